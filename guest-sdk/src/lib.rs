@@ -1,0 +1,1 @@
+//! kiln-guest — the capability author SDK. Empty until issue #3.

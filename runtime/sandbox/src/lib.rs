@@ -1,0 +1,1 @@
+//! kiln-sandbox — wasmtime engine, limits and the guest ABI host side. Empty until issue #3.
