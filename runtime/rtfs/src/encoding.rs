@@ -445,9 +445,8 @@ mod tests {
 
     #[test]
     fn map_keys_sort_by_encoded_bytes() {
-        // Canonical order puts 10 before "a"? numbers < strings, and bytewise 0x0a < 0x61 too;
-        // but 100 (0x18 0x64) sorts before 2 (0x02)? no: 0x02 < 0x18. Check one case where the
-        // two orders differ: -1 (0x20) vs 100 (0x18 0x64): canonical -1 < 100, bytes 100 first.
+        // The two orders differ here: canonically -1 < 100, but 100's bytes (0x18 0x64) sort
+        // before -1's (0x20), and the encoding follows the bytes.
         let m = Value::map(vec![
             (Value::Int(-1), Value::Nil),
             (Value::Int(100), Value::Nil),

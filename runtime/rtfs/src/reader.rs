@@ -93,8 +93,8 @@ impl Form {
         matches!(&self.kind, FormKind::Symbol(s) if s.as_str() == name)
     }
 
-    /// The form as data (what `quote` yields). Fails only on value-depth or key kinds, which the
-    /// reader already bounds; kept fallible for maps whose keys are regexes.
+    /// The form as data (what `quote` yields). Map entries whose key is a regex literal are
+    /// dropped, since only data may be a map key.
     pub fn to_value(&self) -> Value {
         match &self.kind {
             FormKind::Nil => Value::Nil,

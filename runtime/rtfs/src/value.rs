@@ -560,8 +560,8 @@ impl Value {
         }
     }
 
-    /// Whether this value is a scalar data value or a collection that is data (shallow check
-    /// for keys, which are always checked on insertion).
+    /// Whether this value itself is a function, error or regex (a shallow non-data check, used
+    /// for map keys, which are checked on insertion).
     pub fn is_scalar_non_data(&self) -> bool {
         matches!(self, Value::Fn(_) | Value::Error(_) | Value::Regex(_))
     }
