@@ -150,8 +150,17 @@ pub enum Op {
     /// Pop params and name; report a step (or plan, when the flag is set) started; push the
     /// params back for `%params`.
     StepStart(bool),
-    /// Peek the body's value; report the step completed.
+    /// Peek the body's value; report the innermost open step completed.
     StepEnd,
+    /// Peek the error value; report the innermost open step failed.
+    StepFail,
+    /// Peek a list (a rest parameter); check each item against a schema.
+    CheckEach {
+        /// Index into the chunk's schemas.
+        schema: u32,
+        /// Constant holding the parameter's name.
+        name: ConstIdx,
+    },
     /// Pop the implementation (or nil); push the capability descriptor built from the
     /// constant template, and record it for the host.
     MakeCapability(ConstIdx),
@@ -175,8 +184,8 @@ pub struct Chunk {
     pub spans: Vec<Span>,
     /// Constants.
     pub consts: Vec<Value>,
-    /// Schemas for annotations.
-    pub schemas: Vec<Schema>,
+    /// Schemas for annotations, with the type expression as written (for error data).
+    pub schemas: Vec<(Schema, Value)>,
     /// Nested function prototypes.
     pub protos: Vec<Rc<FnProto>>,
     /// `case` tables.
@@ -187,6 +196,9 @@ pub struct Chunk {
     pub slot_names: Vec<Option<Name>>,
     /// Argument slots that hold captured parameters and must become cells at entry.
     pub promote: Vec<SlotIdx>,
+    /// A slot that receives (a cell holding) the running closure at entry, when a nested
+    /// closure refers to a named function by its name.
+    pub self_slot: Option<SlotIdx>,
     /// Source file, for error locations.
     pub file: Option<Rc<str>>,
 }
@@ -220,6 +232,8 @@ pub struct FnProto {
     pub arities: Vec<Arity>,
     /// Captures, in upvalue order.
     pub captures: Vec<Capture>,
+    /// The captured variables' names, in upvalue order (for unbound-variable errors).
+    pub capture_names: Vec<Name>,
 }
 
 impl FnProto {

@@ -14,14 +14,17 @@
 //! ```
 
 pub mod code;
+pub mod compile;
 pub mod encoding;
 pub mod error;
 pub mod order;
 pub mod print;
 pub mod reader;
 pub mod schema;
+pub mod stdlib;
 pub mod value;
 pub mod vm;
 
 pub use error::{Error, Kind, LimitKind, Result};
 pub use value::Value;
+pub use vm::{Host, Interpreter, Limits, NoHost, Program, eval};
