@@ -74,3 +74,8 @@ fn check_table(file: &str, min_rows: usize) {
 fn conformance_tsv() {
     check_table("conformance.tsv", 211);
 }
+
+#[test]
+fn language_examples() {
+    check_table("language.tsv", 400);
+}

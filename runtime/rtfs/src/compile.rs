@@ -484,6 +484,7 @@ impl Compiler {
     }
 
     fn check_map_keys(&self, items: &[Form]) -> Result<()> {
+        #[allow(clippy::mutable_key_type)] // values are immutable; Rc interiors never change
         let mut seen = std::collections::BTreeSet::new();
         for k in items.iter().step_by(2) {
             if is_literal(k) && k.to_value().is_data() && !seen.insert(k.to_value()) {
@@ -631,7 +632,7 @@ impl Compiler {
     }
 
     fn cond(&mut self, f: &Form, args: &[Form], tail: bool) -> Result<()> {
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             return Err(self.err(
                 f.span,
                 "cond needs an even number of forms (test expression pairs)",
@@ -2058,7 +2059,7 @@ impl Compiler {
             return Err(self.err(f.span, format!("{head} needs an initial value")));
         };
         let steps = &args[1..];
-        if head == "cond->" && steps.len() % 2 != 0 {
+        if head == "cond->" && !steps.len().is_multiple_of(2) {
             return Err(self.err(f.span, "cond-> needs test/form pairs"));
         }
         self.expr(x, false)?;
@@ -2238,10 +2239,8 @@ impl Compiler {
             let value = v.to_value();
             let bad = |msg: &str| Err(perr(v.span, &self.file, format!(":{key} {msg}")));
             match key {
-                "name" | "description" => {
-                    if !matches!(value, Value::Str(_)) {
-                        return bad("must be a string");
-                    }
+                "name" | "description" if !matches!(value, Value::Str(_)) => {
+                    return bad("must be a string");
                 }
                 "version" => {
                     let ok = value.as_str().is_some_and(|s| {

@@ -669,7 +669,7 @@ impl<'h> Machine<'h> {
                     }
                     Some(Frame::Native(d)) => {
                         let flow = d.resume(&mut self.ctx, Some(v))?;
-                        self.from_flow(flow, true)?
+                        self.continue_with(flow, true)?
                     }
                 },
                 Pending::Invoke(n) => match self.invoke(n)? {
@@ -680,7 +680,7 @@ impl<'h> Machine<'h> {
         }
     }
 
-    fn from_flow(&mut self, flow: Flow, owned: bool) -> Result<Pending> {
+    fn continue_with(&mut self, flow: Flow, owned: bool) -> Result<Pending> {
         match flow {
             Flow::Done(v) => {
                 if owned {
@@ -711,7 +711,7 @@ impl<'h> Machine<'h> {
                     unreachable!("just pushed")
                 };
                 let flow = d.resume(&mut self.ctx, None)?;
-                self.from_flow(flow, true)
+                self.continue_with(flow, true)
             }
             _ => Err(internal("a builtin asked for an impossible continuation")),
         }
@@ -740,7 +740,7 @@ impl<'h> Machine<'h> {
                         Imp::Hof(fp) => {
                             let flow = fp(&mut self.ctx, &self.stack[ci + 1..])?;
                             self.stack.truncate(ci);
-                            return self.from_flow(flow, false).map(Some);
+                            return self.continue_with(flow, false).map(Some);
                         }
                     }
                 }
@@ -765,7 +765,9 @@ impl<'h> Machine<'h> {
                         fs: fs.clone(),
                         args: Some(args),
                     };
-                    return self.from_flow(Flow::Drive(Box::new(d)), false).map(Some);
+                    return self
+                        .continue_with(Flow::Drive(Box::new(d)), false)
+                        .map(Some);
                 }
                 Function::Juxt(fs) => {
                     let args: Vec<Value> = self.stack.drain(ci + 1..).collect();
@@ -775,7 +777,9 @@ impl<'h> Machine<'h> {
                         args,
                         out: Vec::new(),
                     };
-                    return self.from_flow(Flow::Drive(Box::new(d)), false).map(Some);
+                    return self
+                        .continue_with(Flow::Drive(Box::new(d)), false)
+                        .map(Some);
                 }
                 Function::Complement(g) => {
                     let args: Vec<Value> = self.stack.drain(ci + 1..).collect();
@@ -783,7 +787,9 @@ impl<'h> Machine<'h> {
                     let d = ComplementDriver {
                         f: Some((g.clone(), args)),
                     };
-                    return self.from_flow(Flow::Drive(Box::new(d)), false).map(Some);
+                    return self
+                        .continue_with(Flow::Drive(Box::new(d)), false)
+                        .map(Some);
                 }
             },
             Value::Keyword(_) | Value::Map(_) => {

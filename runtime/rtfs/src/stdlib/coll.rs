@@ -33,7 +33,7 @@ fn list(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 }
 
 fn hash_map(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(Error::arity("hash-map", "an even number of", args.len()));
     }
     ctx.charge(args.len() as u64)?;

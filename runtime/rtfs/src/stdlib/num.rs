@@ -105,8 +105,7 @@ fn is_zero(n: Num) -> bool {
 fn whole_to_int(f: f64) -> Value {
     if f.is_finite()
         && f.fract() == 0.0
-        && f >= -9.223_372_036_854_776e18
-        && f < 9.223_372_036_854_776e18
+        && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
     {
         Value::Int(f as i64)
     } else {
@@ -167,9 +166,8 @@ fn extreme(fname: &str, args: &[Value], want: Ordering) -> Result<Value> {
     for a in &args[1..] {
         num(fname, a)?;
         let c = num_cmp(a, best);
-        if c == Some(want) || c == Some(Ordering::Equal) {
-            best = a;
-        } else if c.is_none() && matches!(a, Value::Float(f) if f.is_nan()) {
+        let nan = c.is_none() && matches!(a, Value::Float(f) if f.is_nan());
+        if c == Some(want) || c == Some(Ordering::Equal) || nan {
             best = a;
         }
     }
@@ -285,7 +283,7 @@ fn factorial(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 }
 
 fn to_int_checked(fname: &str, f: f64) -> Result<Value> {
-    if f.is_finite() && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+    if f.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         Ok(Value::Int(f as i64))
     } else {
         Err(Error::with_fn(
