@@ -319,8 +319,8 @@ impl Ctx<'_> {
 
     /// Charges for producing `items` items of about `bytes` bytes, before allocating them.
     pub fn produce(&mut self, items: u64, bytes: u64) -> Result<()> {
-        self.charge(items)?;
-        self.reserve(bytes)
+        self.reserve(bytes)?;
+        self.charge(items)
     }
 
     /// The limits in force.
