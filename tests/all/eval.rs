@@ -379,3 +379,123 @@ fn the_deepest_legal_program_compiles_and_runs_on_a_small_stack() {
         assert!(r.is_ok(), "{open}…: {r:?}");
     }
 }
+
+/// Stubs the capabilities the seed's samples call (LANGUAGE.md §9.4).
+#[derive(Default)]
+struct SeedHost {
+    log: Vec<String>,
+}
+
+impl Host for SeedHost {
+    fn call(&mut self, req: &CallRequest<'_>, _: &mut u64) -> Result<Value, CallFailure> {
+        let arg = req.args.first().cloned().unwrap_or(Value::Nil);
+        self.log
+            .push(format!("{} {}", req.id, rtfs::print::print(&arg)));
+        let v = |s: &str| {
+            rtfs::reader::read_expr(s, &Default::default())
+                .unwrap()
+                .to_value()
+        };
+        Ok(match req.id {
+            "planner.decompose" => v(r#"["fetch issues" "group by label" "count groups"]"#),
+            "planner.resolve_intent" => match arg.get_key("intent").and_then(Value::as_str) {
+                Some("group by label") => Value::Nil,
+                _ => Value::str("known.capability"),
+            },
+            "planner.synthesize_capability" => v(r#"{:id "generated/group-by-label"}"#),
+            "planner.generate_rtfs" => Value::str("(+ 1 2)"),
+            "planner.validate_plan" => v("{:valid true :issues []}"),
+            "planner.execute_plan" => v("{:status :ok :value 3}"),
+            "introspect.plan_trace" => v(r#"{:steps [{:name "a" :ok false}]}"#),
+            "learning.analyze_failure" => {
+                v(r#"{:explanation "step a failed" :suggested_fix "retry a"}"#)
+            }
+            _ => return Err(CallFailure::new(Reason::Unknown, "not stubbed")),
+        })
+    }
+}
+
+const SEED_PLAN: &str = r#";; A plan that creates and tests a new capability
+(let [goal "group issues by label and count"
+      ;; Step 1: Decompose the goal
+      intents (call "planner.decompose" {:goal goal})
+      
+      ;; Step 2: Find missing capabilities
+      missing (filter (fn [i] (nil? (call "planner.resolve_intent" {:intent i}))) intents)
+      
+      ;; Step 3: Synthesize missing capabilities
+      synthesized (map (fn [m] (call "planner.synthesize_capability" {:spec m})) missing)
+      
+      ;; Step 4: Generate the plan
+      plan (call "planner.generate_rtfs" {:intents intents :capabilities synthesized})
+      
+      ;; Step 5: Validate before execution
+      validation (call "planner.validate_plan" {:plan plan})]
+  
+  ;; Only execute if validation passes
+  (if (:valid validation)
+    (call "planner.execute_plan" {:plan plan})
+    {:error "Validation failed" :issues (:issues validation)}))
+"#;
+
+const SEED_CAPABILITY: &str = r#";; Self-debugging capability
+(capability "self/debug-plan"
+  :input-schema [:map [:plan :string] [:issue :string]]
+  :output-schema [:map [:diagnosis :string] [:fix [:maybe :string]]]
+  :effects [:pure]
+  :implementation
+  (fn [input]
+    (let [trace (call "introspect.plan_trace" {:plan (:plan input)})
+          failure-point (find-failure trace)
+          diagnosis (call "learning.analyze_failure" 
+                         {:trace trace :issue (:issue input)})]
+      {:diagnosis (:explanation diagnosis)
+       :fix (:suggested_fix diagnosis)})))
+"#;
+
+#[test]
+fn the_seed_samples_run_against_stubbed_capabilities() {
+    let mut host = SeedHost::default();
+    let mut it = Interpreter::default();
+    let p = it.compile(SEED_PLAN, Some("seed-plan.rtfs")).unwrap();
+    let v = it.run(&p, &mut host).unwrap();
+    assert_eq!(rtfs::print::print(&v), "{:status :ok :value 3}");
+    assert_eq!(host.log.len(), 8, "{:?}", host.log);
+    assert_eq!(
+        host.log[4],
+        r#"planner.synthesize_capability {:spec "group by label"}"#
+    );
+    // Without a host the first call fails.
+    let e = Interpreter::default().eval_str(SEED_PLAN).unwrap_err();
+    assert_eq!(e.kind(), "error/capability");
+
+    let src = format!(
+        "(defn find-failure [trace] (first (filter #(not (:ok %)) (:steps trace))))\n{SEED_CAPABILITY}"
+    );
+    let mut it = Interpreter::default();
+    let p = it.compile(&src, Some("seed-capability.rtfs")).unwrap();
+    let d = it.run(&p, &mut host).unwrap();
+    assert_eq!(d.get_key("id"), Some(&Value::str("self/debug-plan")));
+    assert_eq!(d.get_key("version"), Some(&Value::str("1.0.0")));
+    assert_eq!(
+        rtfs::print::print(d.get_key("output-schema").unwrap()),
+        "[:map [:diagnosis :string] [:fix [:maybe :string]]]"
+    );
+    let input = rtfs::reader::read_expr(r#"{:plan "p1" :issue "slow"}"#, &Default::default())
+        .unwrap()
+        .to_value();
+    let imp = d.get_key("implementation").unwrap().clone();
+    let out = it.apply(&imp, std::slice::from_ref(&input), &mut host).unwrap();
+    assert_eq!(
+        rtfs::print::print(&out),
+        r#"{:diagnosis "step a failed" :fix "retry a"}"#
+    );
+    // Without find-failure defined, invocation names the missing symbol.
+    let mut bare = Interpreter::default();
+    let p = bare.compile(SEED_CAPABILITY, None).unwrap();
+    let d = bare.run(&p, &mut host).unwrap();
+    let imp = d.get_key("implementation").unwrap().clone();
+    let e = bare.apply(&imp, &[input], &mut host).unwrap_err();
+    assert_eq!(e.kind(), "error/undefined-symbol");
+    assert!(e.message().contains("find-failure"));
+}

@@ -58,16 +58,39 @@ fn test() -> Result<(), String> {
 }
 
 fn demo() -> Result<(), String> {
-    for expr in [
-        "{:b 1 :a [1 2.5 \"x\"]}",
-        "'(call \"planner.decompose\" {:goal \"x\"})",
-        "(+ 1",
-    ] {
-        println!("$ kiln read '{expr}'");
+    let kiln = |args: &[&str]| {
+        println!(
+            "$ kiln {}",
+            args.iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let _ = cargo()
-            .args(["run", "--quiet", "-p", "kiln", "--", "read", expr])
+            .args(["run", "--quiet", "-p", "kiln", "--"])
+            .args(args)
             .status();
-    }
+        println!();
+    };
+    kiln(&[
+        "eval",
+        "(let [fib (fn [n] (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))] (fib 25))",
+    ]);
+    kiln(&[
+        "eval",
+        "(->> (range 10) (filter odd?) (map #(* % %)) (reduce +))",
+    ]);
+    kiln(&[
+        "eval",
+        "(group-by :state [{:id 1 :state \"open\"} {:id 2 :state \"closed\"}])",
+    ]);
+    kiln(&[
+        "eval",
+        "(try (/ 1 0) (catch :error/division-by-zero e (:message e)))",
+    ]);
+    kiln(&["eval", "(let [f (fn [n] (+ 1 (f (+ n 1))))] (f 0))"]);
+    kiln(&["eval", "(call \"planner.decompose\" {:goal \"x\"})"]);
+    kiln(&["eval", "(+ 1"]);
     Ok(())
 }
 

@@ -1,7 +1,6 @@
-//! kiln — the governance kernel and CLI. For now only reading and printing RTFS data.
+//! kiln — the governance kernel and its command line. So far: evaluating RTFS (`kiln eval`,
+//! `kiln run`, `kiln repl`) in the pure environment; the store, sandbox and governance arrive
+//! with issues #3–#5.
 
-/// Reads one RTFS expression and returns its printed form as data (no evaluation yet).
-pub fn read_and_print(src: &str) -> Result<String, rtfs::Error> {
-    let form = rtfs::reader::read_expr(src, &Default::default())?;
-    Ok(rtfs::print::print(&form.to_value()))
-}
+pub mod cli;
+pub mod report;

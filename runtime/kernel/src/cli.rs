@@ -1,0 +1,154 @@
+//! The command line (ARCHITECTURE.md §CLI contract). Exit codes: 0 success, 1 error,
+//! 2 usage, 3 denied or waiting for approval.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::report::{json_result, render_error};
+
+/// kiln — a runtime in which AI agents extend their own capabilities safely.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+pub struct Cli {
+    /// The kiln home (default `./.kiln`, or `KILN_HOME`).
+    #[arg(long, global = true, env = "KILN_HOME")]
+    pub home: Option<PathBuf>,
+    /// Print results as JSON (for machines).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate one RTFS expression in the pure environment and print its value.
+    Eval {
+        /// The expression.
+        expr: String,
+    },
+    /// Run an RTFS program file (no capabilities yet: `call` is `:unavailable`).
+    Run {
+        /// The program.
+        file: PathBuf,
+    },
+    /// An interactive RTFS session: multi-line forms, history, definitions persist.
+    Repl,
+}
+
+/// Exit code for a successful command.
+pub const OK: u8 = 0;
+/// Exit code for an error.
+pub const ERROR: u8 = 1;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Eval { expr } => {
+            let result = eval_expr(&expr);
+            finish(&result, cli.json, Some(("<expr>", &expr)))
+        }
+        Command::Run { file } => {
+            let name = file.display().to_string();
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read {name}: {e}");
+                    return ExitCode::from(ERROR);
+                }
+            };
+            let mut it = rtfs::Interpreter::default();
+            let result = it
+                .compile(&text, Some(&name))
+                .and_then(|p| it.run(&p, &mut rtfs::NoHost));
+            finish(&result, cli.json, Some((&name, &text)))
+        }
+        Command::Repl => match crate::cli::repl(cli.home) {
+            Ok(()) => ExitCode::from(OK),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(ERROR)
+            }
+        },
+    }
+}
+
+/// Evaluates one expression (the expression entry point, §1.6) in a fresh pure environment.
+pub fn eval_expr(src: &str) -> Result<rtfs::Value, rtfs::Error> {
+    let form = rtfs::reader::read_expr(src, &Default::default())?;
+    let program = rtfs::compile::compile_program(&[form], None)?;
+    rtfs::Interpreter::default().run(&program, &mut rtfs::NoHost)
+}
+
+fn finish(
+    result: &Result<rtfs::Value, rtfs::Error>,
+    json: bool,
+    source: Option<(&str, &str)>,
+) -> ExitCode {
+    if json {
+        println!("{}", json_result(result));
+    } else {
+        match result {
+            Ok(v) => println!("{}", rtfs::print::print(v)),
+            Err(e) => eprint!("{}", render_error(e, source)),
+        }
+    }
+    ExitCode::from(if result.is_ok() { OK } else { ERROR })
+}
+
+fn incomplete(e: &rtfs::Error) -> bool {
+    e.kind() == "error/parse" && e.message().starts_with("unexpected end of input")
+}
+
+/// The REPL: reads forms (continuing lines while brackets are open), evaluates each input as a
+/// program in one environment, prints values or errors.
+pub fn repl(home: Option<PathBuf>) -> Result<(), String> {
+    let mut rl = rustyline::DefaultEditor::new().map_err(|e| e.to_string())?;
+    let history = home
+        .unwrap_or_else(|| PathBuf::from(".kiln"))
+        .join("repl_history");
+    let persist = history.parent().is_some_and(|p| p.is_dir());
+    if persist {
+        let _ = rl.load_history(&history);
+    }
+    println!("kiln repl — RTFS in the pure environment. Ctrl-D to leave.");
+    let mut it = rtfs::Interpreter::default();
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "rtfs> "
+        } else {
+            "  ... "
+        };
+        let line = match rl.readline(prompt) {
+            Ok(l) => l,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                buffer.clear();
+                continue;
+            }
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => return Err(e.to_string()),
+        };
+        buffer.push_str(&line);
+        buffer.push('\n');
+        let program = match it.compile(&buffer, Some("<repl>")) {
+            Err(e) if incomplete(&e) => continue,
+            other => other,
+        };
+        let _ = rl.add_history_entry(buffer.trim_end());
+        let result = program.and_then(|p| it.run(&p, &mut rtfs::NoHost));
+        match &result {
+            Ok(v) => println!("{}", rtfs::print::print(v)),
+            Err(e) => eprint!("{}", render_error(e, Some(("<repl>", &buffer)))),
+        }
+        buffer.clear();
+    }
+    if persist {
+        let _ = rl.save_history(&history);
+    }
+    Ok(())
+}
