@@ -485,7 +485,9 @@ fn the_seed_samples_run_against_stubbed_capabilities() {
         .unwrap()
         .to_value();
     let imp = d.get_key("implementation").unwrap().clone();
-    let out = it.apply(&imp, std::slice::from_ref(&input), &mut host).unwrap();
+    let out = it
+        .apply(&imp, std::slice::from_ref(&input), &mut host)
+        .unwrap();
     assert_eq!(
         rtfs::print::print(&out),
         r#"{:diagnosis "step a failed" :fix "retry a"}"#

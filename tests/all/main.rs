@@ -3,4 +3,5 @@
 mod cli;
 mod conformance;
 mod eval;
+mod fuzz_replay;
 mod reader;

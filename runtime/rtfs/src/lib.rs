@@ -17,6 +17,7 @@ pub mod code;
 pub mod compile;
 pub mod encoding;
 pub mod error;
+pub mod fuzzing;
 pub mod order;
 pub mod print;
 pub mod reader;
