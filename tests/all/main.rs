@@ -1,5 +1,6 @@
 //! The one integration test binary.
 
+mod analysis;
 mod cli;
 mod conformance;
 mod eval;

@@ -54,6 +54,19 @@ pub const SPECIAL_FORMS: &[&str] = &[
     "defmacro",
 ];
 
+/// What the compiler learnt about a program's use of globals, for static analysis.
+#[derive(Debug, Default, Clone)]
+pub struct Info {
+    /// Every reference to a global (a symbol no local binding resolves).
+    pub global_refs: Vec<(Name, Span)>,
+    /// Applications whose operator is a global symbol: (name, argument count, form).
+    pub global_calls: Vec<(Name, usize, Span)>,
+    /// Top-level definitions, with the arities (fixed count, variadic) of function values.
+    pub defined: Vec<(Name, Option<Vec<(usize, bool)>>)>,
+    /// `call` applications: the capability id when it is a literal.
+    pub call_sites: Vec<(Option<String>, Span)>,
+}
+
 /// Compiles a whole program (already read) into its top-level code.
 pub fn compile_program(forms: &[Form], file: Option<Rc<str>>) -> Result<Program> {
     let mut c = Compiler {
@@ -63,6 +76,7 @@ pub fn compile_program(forms: &[Form], file: Option<Rc<str>>) -> Result<Program>
         fns: vec![FnCtx::new(None, true, file)],
         span: Span::default(),
         hidden: 0,
+        info: Info::default(),
     };
     if forms.is_empty() {
         c.emit(Op::Nil);
@@ -79,6 +93,7 @@ pub fn compile_program(forms: &[Form], file: Option<Rc<str>>) -> Result<Program>
     Ok(Program {
         chunk: Rc::new(chunk),
         globals: c.globals.into(),
+        info: Rc::new(c.info),
     })
 }
 
@@ -209,6 +224,7 @@ struct Compiler {
     fns: Vec<FnCtx>,
     span: Span,
     hidden: u32,
+    info: Info,
 }
 
 fn sym_name(f: &Form) -> Option<&str> {
@@ -412,6 +428,7 @@ impl Compiler {
             Some(Var::Up(u)) => self.emit(Op::LoadUp(u)),
             Some(Var::SelfFn) => self.emit(Op::LoadSelf),
             None => {
+                self.info.global_refs.push((name.clone(), span));
                 let g = self.global(text);
                 self.emit(Op::LoadGlobal(g))
             }
@@ -601,7 +618,22 @@ impl Compiler {
         if items.len() - 1 > u16::MAX as usize {
             return Err(self.err(f.span, "too many arguments in one call"));
         }
-        for it in items {
+        self.expr(&items[0], false)?;
+        if let Some(Op::LoadGlobal(g)) = self.f().chunk.code.last().copied()
+            && items[0].as_symbol().is_some()
+        {
+            let name = self.globals[g as usize].clone();
+            if name.as_str() == "call" {
+                let id = items.get(1).and_then(|a| match &a.kind {
+                    FormKind::Str(s) => Some(s.to_string()),
+                    FormKind::Keyword(k) => Some(k.as_str().to_string()),
+                    _ => None,
+                });
+                self.info.call_sites.push((id, f.span));
+            }
+            self.info.global_calls.push((name, items.len() - 1, f.span));
+        }
+        for it in &items[1..] {
             self.expr(it, false)?;
         }
         self.span = f.span;
@@ -1286,6 +1318,18 @@ impl Compiler {
                 self.emit(Op::Assign(s));
             }
             None if !has_frame && self.fns.len() == 1 => {
+                let ch = &self.f().chunk;
+                let arities = match ch.code.last() {
+                    Some(Op::MakeClosure(p)) => Some(
+                        ch.protos[*p as usize]
+                            .arities
+                            .iter()
+                            .map(|a| (a.fixed, a.rest))
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                self.info.defined.push((Name::new(name), arities));
                 let g = self.global(name);
                 self.emit(Op::SetGlobal(g));
             }

@@ -13,6 +13,7 @@
 //! assert_eq!(rtfs::encoding::decode(&bytes, Default::default()).unwrap(), v);
 //! ```
 
+pub mod analysis;
 pub mod code;
 pub mod compile;
 pub mod encoding;

@@ -392,12 +392,18 @@ enum Pending {
 pub struct Program {
     pub(crate) chunk: Rc<Chunk>,
     pub(crate) globals: Rc<[Name]>,
+    pub(crate) info: Rc<crate::compile::Info>,
 }
 
 impl Program {
     /// The top-level code.
     pub fn chunk(&self) -> &Chunk {
         &self.chunk
+    }
+
+    /// What the compiler learnt about the program's globals (see [`crate::analysis`]).
+    pub fn info(&self) -> &crate::compile::Info {
+        &self.info
     }
 }
 

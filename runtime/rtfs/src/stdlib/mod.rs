@@ -17,7 +17,10 @@ mod coll;
 mod hof;
 mod misc;
 mod num;
+mod signatures;
 mod text;
+
+pub use signatures::{Signature, signature, signatures};
 
 pub use misc::json_to_value;
 
