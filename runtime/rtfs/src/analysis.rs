@@ -91,7 +91,7 @@ pub fn analyze_program(forms: &[Form], program: &Program, file: Option<Rc<str>>)
         forms: forms.len(),
         ..Default::default()
     };
-    let mut defs: BTreeMap<String, Vec<Option<Vec<(usize, bool)>>>> = BTreeMap::new();
+    let mut defs: BTreeMap<String, Vec<Option<crate::compile::Arities>>> = BTreeMap::new();
     for (name, arities) in &info.defined {
         defs.entry(name.as_str().to_string())
             .or_default()

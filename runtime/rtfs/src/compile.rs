@@ -54,6 +54,9 @@ pub const SPECIAL_FORMS: &[&str] = &[
     "defmacro",
 ];
 
+/// The arities of a function value: (fixed parameter count, variadic).
+pub type Arities = Vec<(usize, bool)>;
+
 /// What the compiler learnt about a program's use of globals, for static analysis.
 #[derive(Debug, Default, Clone)]
 pub struct Info {
@@ -62,7 +65,7 @@ pub struct Info {
     /// Applications whose operator is a global symbol: (name, argument count, form).
     pub global_calls: Vec<(Name, usize, Span)>,
     /// Top-level definitions, with the arities (fixed count, variadic) of function values.
-    pub defined: Vec<(Name, Option<Vec<(usize, bool)>>)>,
+    pub defined: Vec<(Name, Option<Arities>)>,
     /// `call` applications: the capability id when it is a literal.
     pub call_sites: Vec<(Option<String>, Span)>,
 }
