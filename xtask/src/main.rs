@@ -1,4 +1,4 @@
-//! The build pipeline: `cargo xtask test | demo`.
+//! The build pipeline: `cargo xtask test | demo | bench [rtfs|peers]`.
 
 use std::process::{Command, ExitCode};
 
@@ -94,13 +94,28 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
+/// `bench rtfs`: criterion over the workloads; `bench peers`: kiln beside Rhai with ratios.
+fn bench(which: Option<&str>) -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if matches!(which, None | Some("rtfs")) {
+        run(cargo().args(["bench", "-p", "rtfs", "--bench", "workloads"]))?;
+    }
+    if matches!(which, None | Some("peers")) {
+        run(cargo()
+            .args(["run", "--release", "--manifest-path"])
+            .arg(root.join("benches/peers/Cargo.toml")))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask test | demo");
+            eprintln!("usage: cargo xtask test | demo | bench [rtfs|peers]");
             return ExitCode::from(2);
         }
     };
