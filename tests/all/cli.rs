@@ -126,3 +126,29 @@ fn odd_input_never_panics() {
         );
     }
 }
+
+#[test]
+fn the_repl_reads_multi_line_forms_and_keeps_definitions() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
+        .args(["--home", "/nonexistent/kiln-home", "repl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start repl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"(defn add [a b]\n  (+ a\n     b))\n(add 40 2)\n(/ 1 0)\n[1\n 2]\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        out.contains("#<fn add>") && out.contains("\n42\n") && out.contains("[1 2]"),
+        "{out}"
+    );
+    assert!(text(&o.stderr).contains("error[:error/division-by-zero]"));
+}
