@@ -333,7 +333,7 @@ fn hostile_programs_fail_safely() {
         ("(range 0 10 0)", "error/argument"),
         ("(nth [1] 9223372036854775807)", "error/index"),
         ("(subs \"héllo\" 2 9)", "error/index"),
-        ("(format \"%d\" \"x\")", "error/type"),
+        ("(format \"%d\" \"x\")", "error/argument"),
         (
             "(throw (ex-info :error/limit \"fake\" {}))",
             "error/argument",

@@ -137,7 +137,7 @@ pub fn analyze_program(forms: &[Form], program: &Program, file: Option<Rc<str>>)
             },
             Some(_) => None,
             None => crate::stdlib::builtin(n).and_then(|b| {
-                let ok = *argc >= b.min as usize && *argc <= b.max as usize;
+                let ok = b.accepts(*argc);
                 (!ok).then(|| match (b.min, b.max) {
                     (lo, u16::MAX) => format!("{lo}+"),
                     (lo, hi) if lo == hi => lo.to_string(),

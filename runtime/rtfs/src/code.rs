@@ -35,6 +35,9 @@ pub enum Op {
     LoadChecked(SlotIdx),
     /// Push an upvalue of the running closure.
     LoadUp(u16),
+    /// Push an upvalue of the running closure and jump, when it is bound; otherwise go on to
+    /// the fallback load that follows (a name bound later in an enclosing frame, §3.2).
+    LoadUpOr(u16, Label),
     /// Push the running closure itself (a named `fn` referring to itself).
     LoadSelf,
     /// Push a global (user definition, else builtin, else `:error/undefined-symbol`).

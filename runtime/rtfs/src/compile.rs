@@ -104,15 +104,26 @@ fn perr(span: Span, file: &Option<Rc<str>>, msg: impl Into<String>) -> Error {
     Error::parse(msg, span.location(file.as_ref()))
 }
 
-#[derive(Clone, Copy)]
-enum Var {
+/// How a symbol resolves from some function level.
+#[derive(Clone)]
+enum Res {
     Local(SlotIdx),
     Up(u16),
     SelfFn,
+    Global,
+    /// A slot declared in this function whose binding comes later in its frame, seen from a
+    /// nested function: the slot when bound by then, else the fallback.
+    Pending(SlotIdx, Box<Res>),
+    /// An upvalue that may still be unbound: the fallback when it is.
+    UpOr(u16, Box<Res>),
 }
 
 struct Scope {
     vars: Vec<(Rc<str>, SlotIdx)>,
+    /// Names this frame will bind later (`let` bindings not yet reached, `def`s not yet
+    /// evaluated): invisible to the frame's own code until bound, visible (with a fallback)
+    /// to closures made in the frame.
+    pending: Vec<(Rc<str>, SlotIdx)>,
     frame: bool,
 }
 
@@ -155,13 +166,6 @@ impl FnCtx {
             captured: Vec::new(),
             recur: None,
         }
-    }
-
-    fn lookup(&self, name: &str) -> Option<SlotIdx> {
-        self.scopes
-            .iter()
-            .rev()
-            .find_map(|s| s.vars.iter().rev().find(|(n, _)| &**n == name).map(|v| v.1))
     }
 
     /// Rewrites captured slots' instructions to their cell forms and returns the finished
@@ -299,6 +303,7 @@ impl Compiler {
             | Op::OrJump(l)
             | Op::JumpIfNil(l)
             | Op::PushHandler(l)
+            | Op::LoadUpOr(_, l)
             | Op::GetKeyOr(_, l)
             | Op::IterNext(_, l)
             | Op::JumpIfNotLess(_, _, l)
@@ -334,6 +339,7 @@ impl Compiler {
         if f.scopes.is_empty() {
             f.scopes.push(Scope {
                 vars: Vec::new(),
+                pending: Vec::new(),
                 frame: false,
             });
         }
@@ -347,6 +353,7 @@ impl Compiler {
     fn push_scope(&mut self, frame: bool) {
         self.f().scopes.push(Scope {
             vars: Vec::new(),
+            pending: Vec::new(),
             frame,
         });
     }
@@ -370,9 +377,21 @@ impl Compiler {
         i
     }
 
-    fn resolve(&mut self, k: usize, name: &str) -> Result<Option<Var>> {
-        if let Some(s) = self.fns[k].lookup(name) {
-            return Ok(Some(Var::Local(s)));
+    /// Resolves `name` at function level `k`, looking at its innermost `scopes` scopes.
+    /// `direct`: the reference is in level k's own code (pending names are skipped: they are
+    /// not bound yet when that code runs).
+    fn resolve(&mut self, k: usize, name: &str, direct: bool, scopes: usize) -> Res {
+        for i in (0..scopes).rev() {
+            let scope = &self.fns[k].scopes[i];
+            if let Some(&(_, s)) = scope.vars.iter().rev().find(|(n, _)| &**n == name) {
+                return Res::Local(s);
+            }
+            if let Some(&(_, s)) = scope.pending.iter().find(|(n, _)| &**n == name)
+                && !direct
+            {
+                let fallback = self.resolve(k, name, false, i);
+                return Res::Pending(s, Box::new(fallback));
+            }
         }
         if !self.fns[k].is_top
             && self.fns[k]
@@ -380,19 +399,31 @@ impl Compiler {
                 .as_ref()
                 .is_some_and(|n| n.as_str() == name)
         {
-            return Ok(Some(Var::SelfFn));
+            return Res::SelfFn;
         }
         if k == 0 {
-            return Ok(None);
+            return Res::Global;
         }
-        let (key, cap) = match self.resolve(k - 1, name)? {
-            None => return Ok(None),
-            Some(Var::Local(s)) => {
+        let parent_scopes = self.fns[k - 1].scopes.len();
+        let up = self.resolve(k - 1, name, false, parent_scopes);
+        self.lift(k, name, up)
+    }
+
+    /// Turns a resolution at level `k - 1` into one at level `k` (capturing as needed).
+    fn lift(&mut self, k: usize, name: &str, up: Res) -> Res {
+        let (key, cap, fallback) = match up {
+            Res::Global => return Res::Global,
+            Res::Local(s) => {
                 self.fns[k - 1].captured[s as usize] = true;
-                ((true, s), Capture::Local(s))
+                ((true, s), Capture::Local(s), None)
             }
-            Some(Var::Up(u)) => ((false, u), Capture::Upvalue(u)),
-            Some(Var::SelfFn) => {
+            Res::Up(u) => ((false, u), Capture::Upvalue(u), None),
+            Res::Pending(s, fb) => {
+                self.fns[k - 1].captured[s as usize] = true;
+                ((true, s), Capture::Local(s), Some(fb))
+            }
+            Res::UpOr(u, fb) => ((false, u), Capture::Upvalue(u), Some(fb)),
+            Res::SelfFn => {
                 let parent = &mut self.fns[k - 1];
                 let s = match parent.chunk.self_slot {
                     Some(s) => s,
@@ -406,18 +437,52 @@ impl Compiler {
                     }
                 };
                 parent.captured[s as usize] = true;
-                ((true, s), Capture::Local(s))
+                ((true, s), Capture::Local(s), None)
             }
         };
         let f = &mut self.fns[k];
-        if let Some(&u) = f.capture_map.get(&key) {
-            return Ok(Some(Var::Up(u)));
+        let u = match f.capture_map.get(&key) {
+            Some(&u) => u,
+            None => {
+                let u = f.captures.len() as u16;
+                f.captures.push(cap);
+                f.capture_names.push(Name::new(name));
+                f.capture_map.insert(key, u);
+                u
+            }
+        };
+        match fallback {
+            None => Res::Up(u),
+            Some(fb) => {
+                let fb = self.lift(k, name, *fb);
+                Res::UpOr(u, Box::new(fb))
+            }
         }
-        let u = f.captures.len() as u16;
-        f.captures.push(cap);
-        f.capture_names.push(Name::new(name));
-        f.capture_map.insert(key, u);
-        Ok(Some(Var::Up(u)))
+    }
+
+    fn emit_load(&mut self, name: &Name, span: Span, r: Res) {
+        match r {
+            Res::Local(s) => {
+                self.emit(Op::Load(s));
+            }
+            Res::Up(u) => {
+                self.emit(Op::LoadUp(u));
+            }
+            Res::SelfFn => {
+                self.emit(Op::LoadSelf);
+            }
+            Res::Global => {
+                self.info.global_refs.push((name.clone(), span));
+                let g = self.global(name.as_str());
+                self.emit(Op::LoadGlobal(g));
+            }
+            Res::UpOr(u, fb) => {
+                let j = self.emit(Op::LoadUpOr(u, 0));
+                self.emit_load(name, span, *fb);
+                self.patch(j);
+            }
+            Res::Pending(..) => unreachable!("pending names are skipped by direct references"),
+        }
     }
 
     fn load_symbol(&mut self, name: &Name, span: Span) -> Result<()> {
@@ -426,16 +491,9 @@ impl Compiler {
             return Err(self.err(span, "a lone `:` is legal only in annotation positions"));
         }
         let k = self.fns.len() - 1;
-        match self.resolve(k, text)? {
-            Some(Var::Local(s)) => self.emit(Op::Load(s)),
-            Some(Var::Up(u)) => self.emit(Op::LoadUp(u)),
-            Some(Var::SelfFn) => self.emit(Op::LoadSelf),
-            None => {
-                self.info.global_refs.push((name.clone(), span));
-                let g = self.global(text);
-                self.emit(Op::LoadGlobal(g))
-            }
-        };
+        let scopes = self.fns[k].scopes.len();
+        let r = self.resolve(k, text, true, scopes);
+        self.emit_load(name, span, r);
         Ok(())
     }
 
@@ -537,6 +595,11 @@ impl Compiler {
                     if args.len() != 1 {
                         return Err(self.err(f.span, "quote takes exactly one form"));
                     }
+                    if let Some(span) = lone_colon(&args[0]) {
+                        return Err(
+                            self.err(span, "a lone `:` is legal only in annotation positions")
+                        );
+                    }
                     let c = self.konst(args[0].to_value());
                     self.emit(Op::Const(c));
                     return Ok(());
@@ -596,10 +659,7 @@ impl Compiler {
                 "match" => return self.match_form(f, args, tail),
                 "for" | "doseq" => return self.for_form(f, head == "for", args),
                 "dotimes" => return self.dotimes(f, args),
-                "->" | "->>" => {
-                    let form = self.thread(f, head == "->", args)?;
-                    return self.expr(&form, tail);
-                }
+                "->" | "->>" => return self.thread(f, head == "->", args, tail),
                 "as->" => return self.as_thread(f, args, tail),
                 "some->" | "some->>" | "cond->" => return self.guarded_thread(f, head, args),
                 "step" => return self.step(f, args),
@@ -707,6 +767,9 @@ impl Compiler {
                 self.f().chunk.cases[t as usize].default = Some(here);
                 self.expr(&pair[0], tail)?;
             } else {
+                if let Some(span) = lone_colon(&pair[0]) {
+                    return Err(self.err(span, "a lone `:` is legal only in annotation positions"));
+                }
                 let keys = match &pair[0].kind {
                     FormKind::List(items) if !items.is_empty() => {
                         items.iter().map(Form::to_value).collect()
@@ -1043,19 +1106,32 @@ impl Compiler {
             scan_defs(f, &mut names);
         }
         for n in names {
-            let here = self
-                .f()
-                .scopes
-                .last()
-                .is_some_and(|s| s.vars.iter().any(|(v, _)| **v == *n));
+            let here = self.f().scopes.last().is_some_and(|s| {
+                s.vars.iter().any(|(v, _)| **v == *n) || s.pending.iter().any(|(v, _)| **v == *n)
+            });
             if here {
                 continue;
             }
             let s = self.alloc(Some(&n))?;
-            self.add_var(&n, s);
+            self.add_pending(&n, s);
             self.emit(Op::Declare(s));
         }
         Ok(())
+    }
+
+    fn add_pending(&mut self, name: &str, slot: SlotIdx) {
+        if let Some(scope) = self.f().scopes.last_mut() {
+            scope.pending.push((name.into(), slot));
+        }
+    }
+
+    /// Makes a pending name of the innermost frame visible from here on.
+    fn reveal(&mut self, name: &str) -> Option<SlotIdx> {
+        let scope = self.f().scopes.iter_mut().rev().find(|s| s.frame)?;
+        let i = scope.pending.iter().position(|(n, _)| &**n == name)?;
+        let (n, s) = scope.pending.remove(i);
+        scope.vars.push((n, s));
+        Some(s)
     }
 
     fn let_form(&mut self, f: &Form, args: &[Form], tail: bool) -> Result<()> {
@@ -1063,15 +1139,13 @@ impl Compiler {
             return Err(self.err(f.span, "let needs a binding vector"));
         };
         let binds = self.bindings(v, "let")?;
+        let body = &args[1..];
         self.push_scope(true);
-        // Letrec: plain symbols bound to fn forms are declared first.
+        // All bindings live in one frame (§3.2). Letrec: plain symbols bound to fn forms are
+        // declared and visible first. Every other plain symbol, and every `def` of the body,
+        // is declared now but stays pending until bound: the frame's own code resolves it
+        // outward until then, closures made in the frame see the binding once it exists.
         let mut declared: HashMap<Rc<str>, SlotIdx> = HashMap::new();
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for b in &binds {
-            if let Some(n) = sym_name(&b.pattern) {
-                *counts.entry(n.to_string()).or_default() += 1;
-            }
-        }
         for b in &binds {
             if let Some(n) = sym_name(&b.pattern)
                 && n != "_"
@@ -1085,19 +1159,27 @@ impl Compiler {
             }
         }
         for b in &binds {
+            if let Some(n) = sym_name(&b.pattern)
+                && n != "_"
+                && !declared.contains_key(n)
+            {
+                let s = self.alloc(Some(n))?;
+                self.add_pending(n, s);
+                self.emit(Op::Declare(s));
+                declared.insert(n.into(), s);
+            }
+        }
+        self.declare_defs(body)?;
+        for b in &binds {
             self.expr(b.init, false)?;
             let ann = self.prepare_ann(&b.ann, b.ann_span, &b.pattern)?;
             self.check(ann);
             let pat = self.plan_pat(&b.pattern, &declared)?;
             self.emit_pat(&pat)?;
-            if let (Some(n), Pat::Sym { slot, .. }) = (sym_name(&b.pattern), &pat)
-                && counts.get(n).copied().unwrap_or(0) > 1
-            {
-                declared.insert(n.into(), *slot);
+            if let Some(n) = sym_name(&b.pattern) {
+                self.reveal(n);
             }
         }
-        let body = &args[1..];
-        self.declare_defs(body)?;
         self.body(body, tail)?;
         self.pop_scope();
         Ok(())
@@ -1253,6 +1335,12 @@ impl Compiler {
         }
         let (pattern, _, _) = self.annotated_pattern(name);
         let name_text = sym_name(&pattern).unwrap_or_default().to_string();
+        if name_text.contains('/') || name_text == "&" || name_text == "_" || name_text == ":" {
+            return Err(self.err(
+                name.span,
+                format!("cannot define `{name_text}`: names are unqualified symbols"),
+            ));
+        }
         let mut fn_items = vec![Form {
             kind: FormKind::Symbol(Name::new("fn")),
             span: f.span,
@@ -1307,6 +1395,7 @@ impl Compiler {
     /// Binds the top of stack (kept) to `name` in the innermost frame.
     fn define(&mut self, name: &str, span: Span) -> Result<()> {
         let _ = span;
+        self.reveal(name);
         let f = self.f();
         let target = f
             .scopes
@@ -1497,6 +1586,7 @@ impl Compiler {
             };
             f.scopes = vec![Scope {
                 vars: Vec::new(),
+                pending: Vec::new(),
                 frame: true,
             }];
             f.captured = Vec::new();
@@ -1822,6 +1912,9 @@ impl Compiler {
     }
 
     fn check_match_pattern(&self, p: &Form) -> Result<()> {
+        if let Some(span) = lone_colon(p) {
+            return Err(self.err(span, "a lone `:` is legal only in annotation positions"));
+        }
         match &p.kind {
             FormKind::List(items) => {
                 if items.len() == 2 && items[0].is_symbol("quote") && items[1].as_symbol().is_some()
@@ -1933,6 +2026,12 @@ impl Compiler {
             ));
         }
         let body = &args[1..];
+        if collect && body.len() != 1 {
+            return Err(self.err(
+                f.span,
+                format!("for takes exactly one body form, got {}", body.len()),
+            ));
+        }
         let acc = if collect {
             let s = self.alloc(None)?;
             self.emit(Op::AccNew(s));
@@ -2071,15 +2170,35 @@ impl Compiler {
         }
     }
 
-    fn thread(&self, f: &Form, first: bool, args: &[Form]) -> Result<Form> {
+    /// `->` / `->>`: each step is compiled in turn with the threaded value in a hidden local
+    /// (not as one nested form), so a long chain needs no deep recursion.
+    fn thread(&mut self, f: &Form, first: bool, args: &[Form], tail: bool) -> Result<()> {
         let Some(x) = args.first() else {
             return Err(self.err(f.span, "threading needs an initial value"));
         };
-        let mut acc = x.clone();
-        for step in &args[1..] {
-            acc = self.thread_step(step, acc, first);
+        let steps = &args[1..];
+        let Some((last, init)) = steps.split_last() else {
+            return self.expr(x, tail);
+        };
+        self.expr(x, false)?;
+        let name = self.hidden_name("thread");
+        let t = self.alloc(Some("threaded value"))?;
+        self.emit(Op::Bind(t));
+        self.push_scope(false);
+        self.add_var(&name, t);
+        let sym = Form {
+            kind: FormKind::Symbol(Name::new(&name)),
+            span: x.span,
+        };
+        for step in init {
+            let form = self.thread_step(step, sym.clone(), first);
+            self.expr(&form, false)?;
+            self.emit(Op::Bind(t));
         }
-        Ok(acc)
+        let form = self.thread_step(last, sym, first);
+        self.expr(&form, tail)?;
+        self.pop_scope();
+        Ok(())
     }
 
     fn as_thread(&mut self, f: &Form, args: &[Form], tail: bool) -> Result<()> {
@@ -2088,11 +2207,11 @@ impl Compiler {
         }
         self.expr(&args[0], false)?;
         self.push_scope(true);
-        let mut pat = self.plan_pat(&args[1], &HashMap::new())?;
+        // One slot for the name; each step rebinds it (a fresh binding each time).
+        let pat = self.plan_pat(&args[1], &HashMap::new())?;
         self.emit_pat(&pat)?;
         for step in &args[2..] {
             self.expr(step, false)?;
-            pat = self.plan_pat(&args[1], &HashMap::new())?;
             self.emit_pat(&pat)?;
         }
         let _ = tail;
@@ -2283,6 +2402,9 @@ impl Compiler {
                 imp = Some(v);
                 continue;
             }
+            if let Some(span) = lone_colon(v) {
+                return Err(self.err(span, "a lone `:` is legal only in annotation positions"));
+            }
             let value = v.to_value();
             let bad = |msg: &str| Err(perr(v.span, &self.file, format!(":{key} {msg}")));
             match key {
@@ -2355,6 +2477,21 @@ impl Compiler {
         self.emit(Op::MakeCapability(c));
         Ok(())
     }
+}
+
+/// The span of a lone `:` anywhere in a form (legal only in annotation positions, §1.2).
+pub fn lone_colon(f: &Form) -> Option<Span> {
+    let mut stack = vec![f];
+    while let Some(f) = stack.pop() {
+        match &f.kind {
+            FormKind::Symbol(n) if n.as_str() == ":" => return Some(f.span),
+            FormKind::List(items) | FormKind::Vector(items) | FormKind::Map(items) => {
+                stack.extend(items.iter())
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Collects the names `def`/`defn` bind in a frame body, not crossing frame-making forms.

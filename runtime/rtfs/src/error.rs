@@ -38,6 +38,12 @@ pub struct ErrorValue {
     pub location: Option<Location>,
 }
 
+impl Drop for ErrorValue {
+    fn drop(&mut self) {
+        crate::value::defer_drop(std::mem::replace(&mut self.data, Value::Nil));
+    }
+}
+
 impl ErrorValue {
     /// Reads a field like a map does (`(:kind e)`, `(get e :message)`).
     pub fn field(&self, key: &Value) -> Option<Value> {

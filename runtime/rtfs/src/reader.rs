@@ -684,6 +684,15 @@ fn classify_token(tok: &str) -> std::result::Result<FormKind, String> {
     if c0 == '\'' {
         return Err(format!("invalid symbol `{tok}`"));
     }
+    // `.5`, `-.5`, `+.5`: numbers must start with a digit (§1.2).
+    let b = tok.as_bytes();
+    let dot_digit =
+        |i: usize| b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+    if dot_digit(0) || (matches!(c0, '+' | '-') && dot_digit(1)) {
+        return Err(format!(
+            "invalid number `{tok}`: a number starts with a digit (write 0.5, not .5)"
+        ));
+    }
     valid_name(tok, false).map_err(|e| format!("invalid symbol `{tok}`: {e}"))?;
     Ok(FormKind::Symbol(Name::new(tok)))
 }

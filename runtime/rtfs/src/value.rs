@@ -36,6 +36,31 @@ pub fn live_bytes() -> i64 {
     LIVE_BYTES.with(|c| c.get())
 }
 
+thread_local! {
+    static DEFERRED: std::cell::RefCell<Vec<Value>> = const { std::cell::RefCell::new(Vec::new()) };
+    static DRAINING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Drops a value without native recursion through functions and errors: chains of closures
+/// (or errors in error data) can be arbitrarily long, so their contents are queued and dropped
+/// in a loop by the outermost drop on this thread.
+pub(crate) fn defer_drop(v: Value) {
+    if !matches!(
+        v,
+        Value::Fn(_) | Value::Error(_) | Value::List(_) | Value::Vector(_) | Value::Map(_)
+    ) {
+        return;
+    }
+    let queued = DEFERRED.try_with(|q| q.borrow_mut().push(v)).is_ok();
+    if !queued || DRAINING.try_with(|d| d.replace(true)).unwrap_or(true) {
+        return;
+    }
+    while let Some(next) = DEFERRED.try_with(|q| q.borrow_mut().pop()).ok().flatten() {
+        drop(next);
+    }
+    let _ = DRAINING.try_with(|d| d.set(false));
+}
+
 fn charge(bytes: usize) {
     LIVE_BYTES.with(|c| c.set(c.get() + bytes as i64));
 }
@@ -418,7 +443,14 @@ impl Map {
     pub fn insert(mut self, key: Value, value: Value) -> Map {
         let child = key.depth().max(value.depth());
         let obj = Rc::make_mut(&mut self.0);
-        obj.entries.insert(key, value);
+        // An equal key already present keeps its own form (`[1]` stays `[1]` when `'(1)` is
+        // assoc'ed), as in Clojure.
+        match obj.entries.get_mut(&key) {
+            Some(slot) => *slot = value,
+            None => {
+                obj.entries.insert(key, value);
+            }
+        }
         obj.depth = obj.depth.max(child + 1);
         let new_bytes = map_cost(obj.entries.len());
         if new_bytes >= obj.bytes {
@@ -546,6 +578,9 @@ impl Value {
         match self {
             Value::List(s) | Value::Vector(s) => s.depth(),
             Value::Map(m) => m.depth(),
+            // Errors nest through their data: counted so that comparing and printing stay
+            // bounded.
+            Value::Error(e) => 1 + e.data.depth(),
             _ => 0,
         }
     }

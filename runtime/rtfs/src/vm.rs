@@ -210,6 +210,32 @@ pub enum Function {
     Constantly(Value),
 }
 
+impl Drop for Function {
+    fn drop(&mut self) {
+        use crate::value::defer_drop;
+        let take = |v: &mut Value| defer_drop(std::mem::replace(v, Value::Nil));
+        match self {
+            Function::Builtin(_) => {}
+            Function::Closure(c) => {
+                for cell in c.upvals.iter() {
+                    if Rc::strong_count(cell) == 1
+                        && let Ok(mut slot) = cell.try_borrow_mut()
+                        && let Some(v) = slot.take()
+                    {
+                        defer_drop(v);
+                    }
+                }
+            }
+            Function::Partial(f, args) => {
+                take(f);
+                args.iter_mut().for_each(take);
+            }
+            Function::Comp(fs) | Function::Juxt(fs) => fs.iter_mut().for_each(take),
+            Function::Complement(f) | Function::Constantly(f) => take(f),
+        }
+    }
+}
+
 impl std::fmt::Debug for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.name() {
@@ -232,7 +258,7 @@ impl Function {
     /// Whether the function accepts `n` arguments (as far as can be known without calling).
     pub fn accepts(&self, n: usize) -> bool {
         match self {
-            Function::Builtin(b) => n >= b.min as usize && n <= b.max as usize,
+            Function::Builtin(b) => b.accepts(n),
             Function::Closure(c) => c.proto.select(n).is_some(),
             _ => true,
         }
@@ -250,6 +276,13 @@ pub struct Builtin {
     pub max: u16,
     /// The implementation.
     pub imp: Imp,
+}
+
+impl Builtin {
+    /// Whether the builtin accepts `n` arguments (`max == u16::MAX`: any number).
+    pub fn accepts(&self, n: usize) -> bool {
+        n >= self.min as usize && (self.max == u16::MAX || n <= self.max as usize)
+    }
 }
 
 /// How a builtin runs.
@@ -734,7 +767,7 @@ impl<'h> Machine<'h> {
                     return Ok(None);
                 }
                 Function::Builtin(b) => {
-                    if n < b.min as usize || n > b.max as usize {
+                    if !b.accepts(n) {
                         return Err(Error::arity(b.name, &builtin_expected(b), n));
                     }
                     match b.imp {
@@ -976,6 +1009,16 @@ impl<'h> Machine<'h> {
                             }
                         }
                     }
+                    Op::LoadUpOr(u, l) => {
+                        let Some(Function::Closure(c)) = func.as_ref().map(|f| &*f.0) else {
+                            tri!(Err(internal("upvalue outside a closure")))
+                        };
+                        let v = c.upvals[u as usize].borrow().clone();
+                        if let Some(v) = v {
+                            self.stack.push(v);
+                            pc = l as usize;
+                        }
+                    }
                     Op::LoadSelf => match &func {
                         Some(f) => self.stack.push(Value::Fn(f.clone())),
                         None => tri!(Err(internal("self reference outside a function"))),
@@ -1059,8 +1102,7 @@ impl<'h> Machine<'h> {
                         if let Value::Fn(f) = &self.stack[ci]
                             && let Function::Builtin(b) = &*f.0
                             && let Imp::Plain(fp) = b.imp
-                            && n >= b.min as usize
-                            && n <= b.max as usize
+                            && b.accepts(n)
                         {
                             let v = tri!(fp(&mut self.ctx, &self.stack[ci + 1..]));
                             tri!(self.ctx.check_value_depth(&v));

@@ -197,6 +197,17 @@ fn contains(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 }
 
 fn find(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
+    if let Value::Vector(s) = &args[0] {
+        return Ok(match &args[1] {
+            Value::Int(i) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| s.get(i))
+                .map_or(Value::Nil, |v| {
+                    Value::vector(vec![args[1].clone(), v.clone()])
+                }),
+            _ => Value::Nil,
+        });
+    }
     let m = map_arg("find", &args[0])?;
     Ok(m.get(&args[1]).map_or(Value::Nil, |v| {
         Value::vector(vec![args[1].clone(), v.clone()])
@@ -617,7 +628,12 @@ pub(crate) fn assoc_in_value(
 
 fn assoc_in(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let path = items(ctx, "assoc-in", &args[1])?;
-    let path: Vec<Value> = path.iter().cloned().collect();
+    // As in Clojure, an empty path assocs under the key nil.
+    let path: Vec<Value> = if path.is_empty() {
+        vec![Value::Nil]
+    } else {
+        path.iter().cloned().collect()
+    };
     if path.len() > ctx.limits().value_depth as usize {
         return Err(Error::limit(
             crate::LimitKind::ValueDepth,

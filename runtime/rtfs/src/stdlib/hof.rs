@@ -456,9 +456,6 @@ fn apply(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
     let tail = items(ctx, "apply", last)?;
     let mut all: Vec<Value> = args[1..args.len() - 1].to_vec();
     all.extend(tail);
-    if all.len() > u16::MAX as usize {
-        return Err(super::arg_error("apply", "apply: too many arguments"));
-    }
     Ok(Flow::Tail(args[0].clone(), all))
 }
 
@@ -708,7 +705,11 @@ fn update(_: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
 
 fn update_in(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
     callable("update-in", &args[2])?;
-    let path: Vec<Value> = items(ctx, "update-in", &args[1])?.into_iter().collect();
+    let mut path: Vec<Value> = items(ctx, "update-in", &args[1])?.into_iter().collect();
+    if path.is_empty() {
+        // As in Clojure, an empty path updates the key nil.
+        path.push(Value::Nil);
+    }
     if path.len() > ctx.limits().value_depth as usize {
         return Err(Error::limit(
             crate::LimitKind::ValueDepth,

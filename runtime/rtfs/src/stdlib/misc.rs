@@ -210,31 +210,244 @@ fn json_error(msg: impl Into<String>) -> Error {
     Error::new(Kind::Json, msg, vec![])
 }
 
-/// Converts parsed JSON into an RTFS value (§5.9).
-pub fn json_to_value(j: &serde_json::Value) -> Value {
-    match j {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) if !n.to_string().contains(['.', 'e', 'E']) => Value::Int(i),
-            _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::str(s),
-        serde_json::Value::Array(items) => Value::vector(items.iter().map(json_to_value).collect()),
-        serde_json::Value::Object(m) => Value::map(
-            m.iter()
-                .map(|(k, v)| (Value::str(k), json_to_value(v)))
-                .collect(),
-        ),
+/// A JSON parser producing RTFS values directly (§5.9): objects → maps with string keys (the
+/// last of a repeated key wins), arrays → vectors, numbers without fraction or exponent that
+/// fit i64 → Integers (`-0` → `0`), other numbers → Floats. Nesting is bounded by `max_depth`.
+struct Json<'a> {
+    s: &'a [u8],
+    i: usize,
+    max_depth: usize,
+}
+
+impl Json<'_> {
+    fn err(&self, what: &str) -> Error {
+        json_error(format!("invalid JSON at byte {}: {what}", self.i))
     }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn lit(&mut self, word: &str, v: Value) -> Result<Value> {
+        if self.s[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            Err(self.err("unexpected token"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value> {
+        if depth > self.max_depth {
+            return Err(Error::limit(
+                crate::LimitKind::ValueDepth,
+                self.max_depth as u64,
+            ));
+        }
+        self.ws();
+        match self.s.get(self.i) {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'n') => self.lit("null", Value::Nil),
+            Some(b't') => self.lit("true", Value::Bool(true)),
+            Some(b'f') => self.lit("false", Value::Bool(false)),
+            Some(b'"') => Ok(Value::from(self.string()?)),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Value::vector(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::vector(items));
+                        }
+                        _ => return Err(self.err("expected `,` or `]`")),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut entries = crate::value::PMap::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Value::Map(crate::value::Map::new(entries)));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.err("expected a string key"));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b':') {
+                        return Err(self.err("expected `:`"));
+                    }
+                    self.i += 1;
+                    let v = self.value(depth + 1)?;
+                    entries.insert(Value::from(k), v);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Value::Map(crate::value::Map::new(entries)));
+                        }
+                        _ => return Err(self.err("expected `,` or `}`")),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value> {
+        let start = self.i;
+        if self.s[self.i] == b'-' {
+            self.i += 1;
+        }
+        let digits = |j: &mut usize, s: &[u8]| {
+            let b = *j;
+            while *j < s.len() && s[*j].is_ascii_digit() {
+                *j += 1;
+            }
+            *j - b
+        };
+        let int_start = self.i;
+        let n = digits(&mut self.i, self.s);
+        if n == 0 || (n > 1 && self.s[int_start] == b'0') {
+            return Err(self.err("malformed number"));
+        }
+        let mut float = false;
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            float = true;
+            if digits(&mut self.i, self.s) == 0 {
+                return Err(self.err("malformed number"));
+            }
+        }
+        if matches!(self.s.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            float = true;
+            if matches!(self.s.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(&mut self.i, self.s) == 0 {
+                return Err(self.err("malformed number"));
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("number"))?;
+        if !float && let Ok(i) = text.parse::<i64>() {
+            return Ok(Value::Int(i));
+        }
+        text.parse::<f64>()
+            .map(Value::Float)
+            .map_err(|_| self.err("malformed number"))
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("short \\u escape"))?;
+        let h = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
+        let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad \\u escape"))?;
+        self.i += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let start = self.i;
+            while self.i < self.s.len() && !matches!(self.s[self.i], b'"' | b'\\' | 0..=0x1f) {
+                self.i += 1;
+            }
+            out.push_str(
+                std::str::from_utf8(&self.s[start..self.i])
+                    .map_err(|_| self.err("invalid UTF-8"))?,
+            );
+            match self.s.get(self.i) {
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let c = *self
+                        .s
+                        .get(self.i)
+                        .ok_or_else(|| self.err("unterminated string"))?;
+                    self.i += 1;
+                    match c {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.s[self.i..].starts_with(b"\\u") {
+                                    return Err(self.err("unpaired surrogate"));
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("unpaired surrogate"));
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            out.push(
+                                char::from_u32(code)
+                                    .ok_or_else(|| self.err("unpaired surrogate"))?,
+                            );
+                        }
+                        _ => return Err(self.err("unknown escape")),
+                    }
+                }
+                Some(_) => return Err(self.err("control character in string")),
+                None => return Err(self.err("unterminated string")),
+            }
+        }
+    }
+}
+
+/// Parses JSON text into an RTFS value (§5.9), nesting at most `max_depth` deep.
+pub fn json_to_value(text: &str, max_depth: usize) -> Result<Value> {
+    let mut p = Json {
+        s: text.as_bytes(),
+        i: 0,
+        max_depth,
+    };
+    let v = p.value(1)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.err("trailing characters"));
+    }
+    Ok(v)
 }
 
 fn parse_json(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let s = str_arg("parse-json", &args[0])?;
     ctx.produce(s.len() as u64, 8 * s.len() as u64)?;
-    let j: serde_json::Value =
-        serde_json::from_str(s).map_err(|e| json_error(format!("invalid JSON: {e}")))?;
-    Ok(json_to_value(&j))
+    json_to_value(s, ctx.limits().value_depth as usize)
 }
 
 fn json_key(k: &Value) -> Result<String> {
@@ -340,6 +553,12 @@ fn read_string(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let s = str_arg("read-string", &args[0])?;
     ctx.produce(s.len() as u64, 8 * s.len() as u64)?;
     let form = crate::reader::read_expr(s, &Default::default())?;
+    if let Some(span) = crate::compile::lone_colon(&form) {
+        return Err(Error::parse(
+            "a lone `:` is legal only in annotation positions",
+            span.location(None),
+        ));
+    }
     Ok(form.to_value())
 }
 

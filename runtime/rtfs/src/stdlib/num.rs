@@ -126,9 +126,12 @@ fn div(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             return Err(div_zero("/"));
         }
         acc = match (acc, d) {
-            (Num::I(x), Num::I(y)) if x.checked_rem(y) == Some(0) => {
-                Num::I(x.checked_div(y).ok_or_else(|| overflow("/"))?)
-            }
+            (Num::I(x), Num::I(y)) => match x.checked_rem(y) {
+                Some(0) => Num::I(x.checked_div(y).ok_or_else(|| overflow("/"))?),
+                // i64::MIN / -1: exact, but outside i64.
+                None => return Err(overflow("/")),
+                Some(_) => Num::F(x as f64 / y as f64),
+            },
             _ => Num::F(acc.f() / d.f()),
         };
     }

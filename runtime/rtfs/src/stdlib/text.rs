@@ -167,7 +167,12 @@ fn format(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             }
             Some('d') if precision.is_none() => match rest.next() {
                 Some(Value::Int(i)) => out.push_str(&i.to_string()),
-                Some(other) => return Err(Error::type_error("format", "an integer for %d", other)),
+                Some(other) => {
+                    return Err(mismatch(&format!(
+                        "%d needs an integer, got {}",
+                        other.type_name()
+                    )));
+                }
                 None => return Err(mismatch("more directives than arguments")),
             },
             Some('f') => {
@@ -176,7 +181,10 @@ fn format(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
                     Some(Value::Int(i)) => out.push_str(&format!("{:.p$}", *i as f64)),
                     Some(Value::Float(f)) => out.push_str(&format!("{f:.p$}")),
                     Some(other) => {
-                        return Err(Error::type_error("format", "a number for %f", other));
+                        return Err(mismatch(&format!(
+                            "%f needs a number, got {}",
+                            other.type_name()
+                        )));
                     }
                     None => return Err(mismatch("more directives than arguments")),
                 }
@@ -259,6 +267,9 @@ fn split(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 fn split_lines(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let s = str_arg("str/split-lines", &args[0])?;
     ctx.charge(s.len() as u64)?;
+    if s.is_empty() {
+        return parts_value(ctx, vec![""]);
+    }
     parts_value(ctx, s.lines().collect())
 }
 
