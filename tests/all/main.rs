@@ -6,3 +6,4 @@ mod conformance;
 mod eval;
 mod fuzz_replay;
 mod reader;
+mod sandbox;

@@ -1,0 +1,107 @@
+//! What can go wrong running a capability, as errors a caller can act on.
+
+use thiserror::Error;
+
+/// A sandbox failure. Every variant says what happened in terms the caller can act on; none
+/// carries a guest-controlled string longer than a bounded excerpt.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SandboxError {
+    /// The guest ran out of fuel (its CPU budget).
+    #[error("the capability ran out of fuel after {used} units")]
+    FuelExhausted {
+        /// Fuel consumed.
+        used: u64,
+    },
+    /// The guest tried to grow memory past its limit (or the process-wide budget).
+    #[error("the capability tried to use more than {limit} bytes of memory")]
+    MemoryLimit {
+        /// The limit that refused it, in bytes.
+        limit: u64,
+    },
+    /// The wall-clock deadline passed.
+    #[error("the capability ran past its {ms} ms deadline")]
+    Deadline {
+        /// The deadline, in milliseconds.
+        ms: u64,
+    },
+    /// The guest exhausted its wasm stack.
+    #[error("the capability overflowed its stack")]
+    StackOverflow,
+    /// Any other trap.
+    #[error("the capability trapped: {code}")]
+    Trap {
+        /// What trapped (wasmtime's trap code or message).
+        code: String,
+    },
+    /// The guest broke the ABI (a bad pointer, a missing export, undecodable bytes …).
+    #[error("the capability broke the guest ABI: {what}")]
+    AbiViolation {
+        /// What it did.
+        what: String,
+    },
+    /// The module imports something its declared effects (or grants) do not cover.
+    #[error("import `{import}` needs effect {effect}, which is not {why}")]
+    ImportNotCovered {
+        /// `module.name` of the import.
+        import: String,
+        /// The effect it needs (or `unknown` for imports kiln does not provide).
+        effect: String,
+        /// `declared` or `granted`.
+        why: String,
+    },
+    /// The module is not acceptable wasm.
+    #[error("invalid module: {why}")]
+    InvalidModule {
+        /// Why.
+        why: String,
+    },
+    /// Something is bigger than allowed (module, function count, body, input, result …).
+    #[error("{what} is too large: {size} > {limit}")]
+    TooLarge {
+        /// What.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// `kiln.call` nested deeper than allowed.
+    #[error("capability calls nested deeper than {limit}")]
+    NestingLimit {
+        /// The nesting limit.
+        limit: u32,
+    },
+    /// The process-wide memory budget or the instance pool is exhausted right now.
+    #[error("the sandbox is at capacity: {what}")]
+    Busy {
+        /// What ran out.
+        what: String,
+    },
+    /// The capability returned an error value (kind, message, data as RTFS printed forms).
+    #[error("the capability failed: {kind}: {message}")]
+    Guest {
+        /// The error kind (a keyword text without `:`).
+        kind: String,
+        /// Its message.
+        message: String,
+        /// Its data, printed.
+        data: String,
+    },
+    /// A nested `kiln.call` was refused or failed in the dispatcher.
+    #[error("kiln.call {id}: {message}")]
+    Dispatch {
+        /// The callee.
+        id: String,
+        /// Why.
+        message: String,
+    },
+    /// The compiled-code cache is unusable (corrupt artifact, I/O).
+    #[error("compiled-code cache: {0}")]
+    Cache(String),
+    /// An engine-level failure that is not the guest's doing.
+    #[error("sandbox internal error: {0}")]
+    Internal(String),
+}
+
+/// Result alias.
+pub type Result<T, E = SandboxError> = std::result::Result<T, E>;

@@ -1,0 +1,838 @@
+//! The engine and the call path: one process-wide `Engine`, a fresh `Store` per call with
+//! fuel, an epoch deadline and a memory limiter set before instantiation, calls on dedicated
+//! big-stack threads, and the `kiln.call` / `kiln.log` host functions.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rtfs::Value;
+use rtfs::encoding::{DecodeLimits, decode, encode};
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap, TypedFunc, WasmFeatures,
+};
+
+use crate::abi::{self, bounded};
+use crate::effects::{Effect, InstallLimits, ModuleFacts, check_module};
+use crate::error::{Result, SandboxError};
+
+/// Engine-wide settings. The engine is built once per process from the first `Sandbox`'s
+/// settings; a later `Sandbox` must ask for the same ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Top-level calls that may run at once (worker threads).
+    pub concurrency: u32,
+    /// How deep `kiln.call` may nest below a top-level call.
+    pub max_nesting: u32,
+    /// Largest linear memory of one instance, in bytes.
+    pub max_memory_bytes: u64,
+    /// Native stack wasm may use per call level, in bytes.
+    pub max_wasm_stack: usize,
+    /// Native stack reserved per call level for host code (decoding, the dispatcher).
+    pub host_stack_reserve: usize,
+    /// Epoch tick (the deadline's resolution).
+    pub epoch_tick: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            concurrency: 8,
+            max_nesting: 4,
+            max_memory_bytes: 256 << 20,
+            max_wasm_stack: 512 << 10,
+            host_stack_reserve: 2 << 20,
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Per-sandbox settings that do not shape the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// The engine.
+    pub engine: EngineConfig,
+    /// Linear memory all running instances may hold together, in bytes.
+    pub process_memory_budget: u64,
+    /// Largest encoded input or result, in bytes.
+    pub max_value_bytes: u64,
+    /// Bounds checked before compiling.
+    pub install: InstallLimits,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> SandboxConfig {
+        SandboxConfig {
+            engine: EngineConfig::default(),
+            process_memory_budget: 2 << 30,
+            max_value_bytes: 16 << 20,
+            install: InstallLimits::default(),
+        }
+    }
+}
+
+/// The budget of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel (wasm instructions, roughly).
+    pub fuel: u64,
+    /// Largest linear memory, in bytes (at most the engine's maximum).
+    pub memory_bytes: u64,
+    /// Wall-clock deadline.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            fuel: 1_000_000_000,
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A line a guest logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// 0 error, 1 warn, 2 info, 3 debug, 4 trace.
+    pub level: u8,
+    /// The text (bounded).
+    pub text: String,
+}
+
+/// What a successful call produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The capability's result.
+    pub value: Value,
+    /// Fuel consumed, nested calls included.
+    pub fuel_used: u64,
+    /// Lines logged, nested calls included.
+    pub logs: Vec<LogLine>,
+}
+
+/// Where `kiln.call` goes: the kernel implements it (governed in #5).
+pub trait Dispatcher: Send + Sync {
+    /// Runs capability `id` on `arg` for a guest. `call` carries the caller's remaining
+    /// budget and can run a sandboxed capability nested on this thread.
+    fn dispatch(&self, call: &mut NestedCall<'_>, id: &str, arg: Value) -> Result<Value>;
+}
+
+/// A dispatcher with no capabilities: every `kiln.call` is refused.
+pub struct NoDispatch;
+
+impl Dispatcher for NoDispatch {
+    fn dispatch(&self, _: &mut NestedCall<'_>, id: &str, _: Value) -> Result<Value> {
+        Err(SandboxError::Dispatch {
+            id: id.into(),
+            message: "no such capability".into(),
+        })
+    }
+}
+
+/// A compiled, checked capability module, ready to instantiate.
+pub struct Capability {
+    hash: [u8; 32],
+    pre: InstancePre<CallState>,
+    facts: ModuleFacts,
+}
+
+impl std::fmt::Debug for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capability")
+            .field("hash", &hex(&self.hash))
+            .field("facts", &self.facts)
+            .finish()
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Capability {
+    /// SHA-256 of the module bytes.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// What the install check learnt.
+    pub fn facts(&self) -> &ModuleFacts {
+        &self.facts
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    config: SandboxConfig,
+    budget: Arc<AtomicU64>,
+    modules: Mutex<HashMap<[u8; 32], Arc<Capability>>>,
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The sandbox: load modules, call them under limits.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Shared {
+    engine: Engine,
+    config: EngineConfig,
+}
+
+fn shared(config: EngineConfig) -> Result<Engine> {
+    static ENGINE: OnceLock<std::result::Result<Shared, String>> = OnceLock::new();
+    let s = ENGINE.get_or_init(|| build_engine(config).map_err(|e| e.to_string()));
+    match s {
+        Ok(s) if s.config == config => Ok(s.engine.clone()),
+        Ok(s) => Err(SandboxError::Internal(format!(
+            "the process engine was built with {:?}; a sandbox asked for {config:?}",
+            s.config
+        ))),
+        Err(e) => Err(SandboxError::Internal(e.clone())),
+    }
+}
+
+fn build_engine(config: EngineConfig) -> Result<Shared> {
+    let mut c = Config::new();
+    c.consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack)
+        .cranelift_nan_canonicalization(true)
+        // The pinned feature set: what Rust, C and Zig guests compile to by default.
+        .wasm_features(WasmFeatures::BULK_MEMORY, true)
+        .wasm_features(WasmFeatures::MULTI_VALUE, true)
+        .wasm_features(WasmFeatures::REFERENCE_TYPES, true)
+        .wasm_features(WasmFeatures::SIGN_EXTENSION, true)
+        .wasm_features(WasmFeatures::SATURATING_FLOAT_TO_INT, true)
+        .wasm_features(WasmFeatures::MUTABLE_GLOBAL, true)
+        .wasm_features(WasmFeatures::SIMD, false)
+        .wasm_features(WasmFeatures::RELAXED_SIMD, false)
+        .wasm_features(WasmFeatures::THREADS, false)
+        .wasm_features(WasmFeatures::SHARED_EVERYTHING_THREADS, false)
+        .wasm_features(WasmFeatures::MULTI_MEMORY, false)
+        .wasm_features(WasmFeatures::MEMORY64, false)
+        .wasm_features(WasmFeatures::TAIL_CALL, false)
+        .wasm_features(WasmFeatures::FUNCTION_REFERENCES, false)
+        .wasm_features(WasmFeatures::GC, false)
+        .wasm_features(WasmFeatures::EXCEPTIONS, false)
+        .wasm_features(WasmFeatures::LEGACY_EXCEPTIONS, false)
+        .wasm_features(WasmFeatures::CUSTOM_PAGE_SIZES, false)
+        .wasm_features(WasmFeatures::WIDE_ARITHMETIC, false)
+        .wasm_features(WasmFeatures::EXTENDED_CONST, false)
+        .wasm_features(WasmFeatures::STACK_SWITCHING, false)
+        .wasm_features(WasmFeatures::COMPONENT_MODEL, false);
+    let slots = config.concurrency * (config.max_nesting + 1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .max_memories_per_module(1)
+        .max_tables_per_module(4)
+        .table_elements(100_000)
+        .max_memory_size(config.max_memory_bytes as usize)
+        .max_unused_warm_slots(slots);
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&c).map_err(|e| SandboxError::Internal(e.to_string()))?;
+    let ticker = engine.weak();
+    let tick = config.epoch_tick;
+    std::thread::Builder::new()
+        .name("kiln-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .map_err(|e| SandboxError::Internal(format!("epoch ticker: {e}")))?;
+    Ok(Shared { engine, config })
+}
+
+/// Per-call state in the `Store`.
+pub struct CallState {
+    limiter: Limiter,
+    sandbox: Arc<Inner>,
+    dispatcher: Arc<dyn Dispatcher>,
+    depth: u32,
+    deadline: Instant,
+    logs: Vec<LogLine>,
+    log_bytes: usize,
+    wasi: Option<wasmtime_wasi::p1::WasiP1Ctx>,
+}
+
+struct Limiter {
+    limit: u64,
+    budget: Arc<AtomicU64>,
+    reserved: u64,
+}
+
+impl Drop for Limiter {
+    fn drop(&mut self) {
+        self.budget.fetch_add(self.reserved, Ordering::SeqCst);
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            return Err(wasmtime::Error::new(SandboxError::MemoryLimit {
+                limit: self.limit,
+            }));
+        }
+        let more = (desired - current) as u64;
+        let taken = self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(more)
+            });
+        if taken.is_err() {
+            return Err(wasmtime::Error::new(SandboxError::Busy {
+                what: "the process-wide memory budget".into(),
+            }));
+        }
+        self.reserved += more;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A call in progress, as a dispatcher sees it: the budget left to the calling guest, and a
+/// way to run a sandboxed capability nested on this thread.
+pub struct NestedCall<'a> {
+    sandbox: &'a Arc<Inner>,
+    dispatcher: &'a Arc<dyn Dispatcher>,
+    depth: u32,
+    deadline: Instant,
+    fuel_left: u64,
+    fuel_used: u64,
+    logs: Vec<LogLine>,
+}
+
+impl NestedCall<'_> {
+    /// Nesting depth of the callee (1 for a call made by a top-level guest).
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The caller's deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Fuel the caller has left (a callee's fuel is drawn from it).
+    pub fn fuel_left(&self) -> u64 {
+        self.fuel_left - self.fuel_used
+    }
+
+    /// Runs a sandboxed capability for the calling guest, within the caller's remaining fuel
+    /// and deadline (and `limits`, whichever is tighter).
+    pub fn run(&mut self, cap: &Capability, input: &Value, limits: Limits) -> Result<Value> {
+        let limits = Limits {
+            fuel: limits.fuel.min(self.fuel_left()),
+            memory_bytes: limits.memory_bytes,
+            timeout: limits
+                .timeout
+                .min(self.deadline.saturating_duration_since(Instant::now())),
+        };
+        let bytes = encode(input).map_err(|e| SandboxError::AbiViolation {
+            what: format!("input: {e}"),
+        })?;
+        let r = execute(
+            self.sandbox,
+            cap,
+            &bytes,
+            limits,
+            self.dispatcher.clone(),
+            self.depth,
+        );
+        let (value, used, logs) = match r {
+            Ok(ok) => ok,
+            Err((e, used)) => {
+                self.fuel_used += used;
+                return Err(e);
+            }
+        };
+        self.fuel_used += used;
+        self.logs.extend(logs);
+        Ok(value)
+    }
+}
+
+impl Sandbox {
+    /// A sandbox on the process engine.
+    pub fn new(config: SandboxConfig) -> Result<Sandbox> {
+        let engine = shared(config.engine)?;
+        let mut linker = Linker::new(&engine);
+        add_host_functions(&mut linker)?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut CallState| {
+            s.wasi.get_or_insert_with(|| deny_all_wasi().build_p1())
+        })
+        .map_err(|e| SandboxError::Internal(e.to_string()))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let e = config.engine;
+        let stack =
+            (e.max_nesting as usize + 1) * (e.max_wasm_stack + e.host_stack_reserve) + (1 << 20);
+        for i in 0..e.concurrency {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("kiln-sandbox-{i}"))
+                .stack_size(stack)
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| SandboxError::Internal(format!("worker thread: {e}")))?;
+        }
+        Ok(Sandbox {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                budget: Arc::new(AtomicU64::new(config.process_memory_budget)),
+                config,
+                modules: Mutex::new(HashMap::new()),
+                jobs: Mutex::new(tx),
+            }),
+        })
+    }
+
+    /// The engine (for precompiling and cache keys).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Memory left in the process-wide budget, in bytes.
+    pub fn budget_left(&self) -> u64 {
+        self.inner.budget.load(Ordering::SeqCst)
+    }
+
+    /// Checks, compiles and prepares a module whose declared effects are `declared` and
+    /// granted effects `granted`. Prepared modules are cached by hash.
+    pub fn load(
+        &self,
+        bytes: &[u8],
+        declared: &BTreeSet<Effect>,
+        granted: &BTreeSet<Effect>,
+    ) -> Result<Arc<Capability>> {
+        let facts = check_module(bytes, declared, granted, &self.inner.config.install)?;
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(c) = self.lock_modules()?.get(&hash) {
+            return Ok(c.clone());
+        }
+        let module =
+            Module::new(&self.inner.engine, bytes).map_err(|e| SandboxError::InvalidModule {
+                why: bounded(&e.to_string(), 1024),
+            })?;
+        self.prepare(hash, module, facts)
+    }
+
+    /// Prepares an already compiled module (from the code cache) after the install check.
+    pub(crate) fn prepare(
+        &self,
+        hash: [u8; 32],
+        module: Module,
+        facts: ModuleFacts,
+    ) -> Result<Arc<Capability>> {
+        let pre = self.inner.linker.instantiate_pre(&module).map_err(|e| {
+            SandboxError::InvalidModule {
+                why: bounded(&e.to_string(), 1024),
+            }
+        })?;
+        let cap = Arc::new(Capability { hash, pre, facts });
+        self.lock_modules()?.insert(hash, cap.clone());
+        Ok(cap)
+    }
+
+    fn lock_modules(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Capability>>>> {
+        self.inner
+            .modules
+            .lock()
+            .map_err(|_| SandboxError::Internal("module table poisoned".into()))
+    }
+
+    /// Calls a capability at the top level, on a sandbox worker thread.
+    pub fn call(
+        &self,
+        cap: &Arc<Capability>,
+        input: &Value,
+        limits: Limits,
+        dispatcher: Arc<dyn Dispatcher>,
+    ) -> Result<Outcome> {
+        let bytes = encode(input).map_err(|e| SandboxError::AbiViolation {
+            what: format!("input: {e}"),
+        })?;
+        let max = self.inner.config.max_value_bytes;
+        if bytes.len() as u64 > max {
+            return Err(SandboxError::TooLarge {
+                what: "input".into(),
+                size: bytes.len() as u64,
+                limit: max,
+            });
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        let inner = self.inner.clone();
+        let cap = cap.clone();
+        let job: Job = Box::new(move || {
+            let r = execute(&inner, &cap, &bytes, limits, dispatcher, 0).and_then_encode();
+            let _ = tx.send(r);
+        });
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| SandboxError::Internal("job queue poisoned".into()))?
+            .send(job)
+            .map_err(|_| SandboxError::Internal("sandbox workers stopped".into()))?;
+        let (bytes, fuel_used, logs) = rx
+            .recv()
+            .map_err(|_| SandboxError::Internal("sandbox worker died".into()))??;
+        let value = decode(&bytes, decode_limits(max))
+            .map_err(|e| SandboxError::Internal(e.to_string()))?;
+        Ok(Outcome {
+            value,
+            fuel_used,
+            logs,
+        })
+    }
+}
+
+trait EncodeOutcome {
+    fn and_then_encode(self) -> Result<(Vec<u8>, u64, Vec<LogLine>)>;
+}
+
+impl EncodeOutcome for std::result::Result<(Value, u64, Vec<LogLine>), (SandboxError, u64)> {
+    fn and_then_encode(self) -> Result<(Vec<u8>, u64, Vec<LogLine>)> {
+        let (v, used, logs) = self.map_err(|(e, _)| e)?;
+        let bytes = encode(&v).map_err(|e| SandboxError::Internal(e.to_string()))?;
+        Ok((bytes, used, logs))
+    }
+}
+
+fn deny_all_wasi() -> wasmtime_wasi::WasiCtxBuilder {
+    let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+    b.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    b
+}
+
+fn decode_limits(max: u64) -> DecodeLimits {
+    DecodeLimits {
+        max_depth: 1000,
+        max_bytes: max as usize,
+    }
+}
+
+fn violation(what: impl Into<String>) -> SandboxError {
+    SandboxError::AbiViolation { what: what.into() }
+}
+
+/// Turns a wasmtime failure into our error.
+fn classify(e: wasmtime::Error, used: u64, timeout_ms: u64) -> SandboxError {
+    if let Some(s) = e.downcast_ref::<SandboxError>() {
+        return s.clone();
+    }
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return match t {
+            Trap::OutOfFuel => SandboxError::FuelExhausted { used },
+            Trap::Interrupt => SandboxError::Deadline { ms: timeout_ms },
+            Trap::StackOverflow => SandboxError::StackOverflow,
+            other => SandboxError::Trap {
+                code: other.to_string(),
+            },
+        };
+    }
+    SandboxError::Trap {
+        code: bounded(&format!("{e:#}"), 1024),
+    }
+}
+
+/// Runs one call on this thread. On failure, also returns the fuel used.
+fn execute(
+    inner: &Arc<Inner>,
+    cap: &Capability,
+    input: &[u8],
+    limits: Limits,
+    dispatcher: Arc<dyn Dispatcher>,
+    depth: u32,
+) -> std::result::Result<(Value, u64, Vec<LogLine>), (SandboxError, u64)> {
+    let cfg = &inner.config;
+    let memory_limit = limits.memory_bytes.min(cfg.engine.max_memory_bytes);
+    let timeout_ms = limits.timeout.as_millis() as u64;
+    let state = CallState {
+        limiter: Limiter {
+            limit: memory_limit,
+            budget: inner.budget.clone(),
+            reserved: 0,
+        },
+        sandbox: inner.clone(),
+        dispatcher,
+        depth,
+        deadline: Instant::now() + limits.timeout,
+        logs: Vec::new(),
+        log_bytes: 0,
+        wasi: None,
+    };
+    let mut store = Store::new(&inner.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let fail = |e: SandboxError| (e, 0);
+    store
+        .set_fuel(limits.fuel)
+        .map_err(|e| fail(SandboxError::Internal(e.to_string())))?;
+    let tick = cfg.engine.epoch_tick.as_millis().max(1) as u64;
+    store.set_epoch_deadline(timeout_ms.div_ceil(tick).max(1));
+    store.epoch_deadline_trap();
+    let used = |store: &Store<CallState>| limits.fuel - store.get_fuel().unwrap_or(0);
+    let instance = match cap.pre.instantiate(&mut store) {
+        Ok(i) => i,
+        Err(e) => {
+            let u = used(&store);
+            return Err((classify(e, u, timeout_ms), u));
+        }
+    };
+    let result = (|| -> std::result::Result<Vec<u8>, wasmtime::Error> {
+        let memory = instance
+            .get_memory(&mut store, abi::EXPORT_MEMORY)
+            .ok_or_else(|| wasmtime::Error::new(violation("no exported memory")))?;
+        let alloc: TypedFunc<i32, i32> = instance.get_typed_func(&mut store, abi::EXPORT_ALLOC)?;
+        let invoke: TypedFunc<(i32, i32), i64> =
+            instance.get_typed_func(&mut store, abi::EXPORT_INVOKE)?;
+        let len = i32::try_from(input.len())
+            .map_err(|_| wasmtime::Error::new(violation("input larger than 2 GiB")))?;
+        let ptr = alloc.call(&mut store, len)?;
+        write_guest(&memory, &mut store, ptr as u32, input)?;
+        let packed = invoke.call(&mut store, (ptr, len))?;
+        let (rptr, rlen) = abi::unpack(packed);
+        if rlen as u64 > cfg.max_value_bytes {
+            return Err(wasmtime::Error::new(SandboxError::TooLarge {
+                what: "result".into(),
+                size: rlen as u64,
+                limit: cfg.max_value_bytes,
+            }));
+        }
+        read_guest(&memory, &store, rptr, rlen)
+    })();
+    let u = used(&store);
+    let bytes = result.map_err(|e| (classify(e, u, timeout_ms), u))?;
+    let value = decode(&bytes, decode_limits(cfg.max_value_bytes))
+        .map_err(|e| (violation(format!("undecodable result: {e}")), u))?;
+    let value = abi::open_envelope(value).map_err(|e| (e, u))?;
+    let logs = std::mem::take(&mut store.data_mut().logs);
+    Ok((value, u, logs))
+}
+
+fn read_guest(
+    memory: &wasmtime::Memory,
+    store: impl wasmtime::AsContext,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<Vec<u8>> {
+    let data = memory.data(&store);
+    let end = (ptr as usize).checked_add(len as usize);
+    match end {
+        Some(end) if end <= data.len() => Ok(data[ptr as usize..end].to_vec()),
+        _ => Err(wasmtime::Error::new(violation(format!(
+            "range {ptr}+{len} is outside guest memory ({} bytes)",
+            data.len()
+        )))),
+    }
+}
+
+fn write_guest(
+    memory: &wasmtime::Memory,
+    mut store: impl wasmtime::AsContextMut,
+    ptr: u32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
+    let data = memory.data_mut(&mut store);
+    let end = (ptr as usize).checked_add(bytes.len());
+    match end {
+        Some(end) if end <= data.len() => {
+            data[ptr as usize..end].copy_from_slice(bytes);
+            Ok(())
+        }
+        _ => Err(wasmtime::Error::new(violation(format!(
+            "kiln_alloc returned {ptr}, which with {} bytes is outside guest memory ({} bytes)",
+            bytes.len(),
+            data.len()
+        )))),
+    }
+}
+
+fn guest_memory(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<wasmtime::Memory> {
+    caller
+        .get_export(abi::EXPORT_MEMORY)
+        .and_then(|e| e.into_memory())
+        .ok_or_else(|| wasmtime::Error::new(violation("no exported memory")))
+}
+
+fn charge(caller: &mut Caller<'_, CallState>, fuel: u64) -> wasmtime::Result<()> {
+    let left = caller.get_fuel()?;
+    if fuel > left {
+        caller.set_fuel(0)?;
+        return Err(wasmtime::Error::new(Trap::OutOfFuel));
+    }
+    caller.set_fuel(left - fuel)
+}
+
+const MAX_LOG_LINE: usize = 8 << 10;
+const MAX_LOG_TOTAL: usize = 1 << 20;
+const MAX_ID: usize = 256;
+
+fn add_host_functions(linker: &mut Linker<CallState>) -> Result<()> {
+    let internal = |e: wasmtime::Error| SandboxError::Internal(e.to_string());
+    linker
+        .func_wrap(
+            crate::effects::KILN_MODULE,
+            "log",
+            |mut caller: Caller<'_, CallState>,
+             level: i32,
+             ptr: i32,
+             len: i32|
+             -> wasmtime::Result<()> {
+                charge(&mut caller, 1 + (len.max(0) as u64) / 8)?;
+                let memory = guest_memory(&mut caller)?;
+                let take = (len.max(0) as usize).min(MAX_LOG_LINE) as u32;
+                let bytes = read_guest(&memory, &caller, ptr as u32, take)?;
+                let state = caller.data_mut();
+                if state.log_bytes < MAX_LOG_TOTAL {
+                    state.log_bytes += bytes.len();
+                    state.logs.push(LogLine {
+                        level: level.clamp(0, 4) as u8,
+                        text: String::from_utf8_lossy(&bytes).into_owned(),
+                    });
+                }
+                Ok(())
+            },
+        )
+        .map_err(internal)?;
+    linker
+        .func_wrap(
+            crate::effects::KILN_MODULE,
+            "call",
+            |mut caller: Caller<'_, CallState>,
+             id_ptr: i32,
+             id_len: i32,
+             arg_ptr: i32,
+             arg_len: i32|
+             -> wasmtime::Result<i64> {
+                host_call(&mut caller, id_ptr, id_len, arg_ptr, arg_len)
+            },
+        )
+        .map_err(internal)?;
+    Ok(())
+}
+
+fn host_call(
+    caller: &mut Caller<'_, CallState>,
+    id_ptr: i32,
+    id_len: i32,
+    arg_ptr: i32,
+    arg_len: i32,
+) -> wasmtime::Result<i64> {
+    let memory = guest_memory(caller)?;
+    if id_len < 0 || id_len as usize > MAX_ID {
+        return Err(wasmtime::Error::new(violation(format!(
+            "kiln.call id length {id_len} (at most {MAX_ID})"
+        ))));
+    }
+    let max = caller.data().sandbox.config.max_value_bytes;
+    if arg_len < 0 || arg_len as u64 > max {
+        return Err(wasmtime::Error::new(SandboxError::TooLarge {
+            what: "kiln.call argument".into(),
+            size: arg_len.max(0) as u64,
+            limit: max,
+        }));
+    }
+    let id = read_guest(&memory, &*caller, id_ptr as u32, id_len as u32)?;
+    let id = String::from_utf8(id)
+        .map_err(|_| wasmtime::Error::new(violation("kiln.call id is not UTF-8")))?;
+    let arg = read_guest(&memory, &*caller, arg_ptr as u32, arg_len as u32)?;
+    charge(caller, 100 + arg.len() as u64 / 8)?;
+    let state = caller.data();
+    let depth = state.depth + 1;
+    let limit = state.sandbox.config.engine.max_nesting;
+    let envelope = if depth > limit {
+        let e = SandboxError::NestingLimit { limit };
+        abi::error_envelope("error/capability", &e.to_string(), Value::Nil)
+    } else {
+        match decode(&arg, decode_limits(max)) {
+            Err(e) => {
+                return Err(wasmtime::Error::new(violation(format!(
+                    "kiln.call argument is undecodable: {e}"
+                ))));
+            }
+            Ok(arg) => {
+                let sandbox = state.sandbox.clone();
+                let dispatcher = state.dispatcher.clone();
+                let deadline = state.deadline;
+                let fuel_left = caller.get_fuel()?;
+                let mut nested = NestedCall {
+                    sandbox: &sandbox,
+                    dispatcher: &dispatcher,
+                    depth,
+                    deadline,
+                    fuel_left,
+                    fuel_used: 0,
+                    logs: Vec::new(),
+                };
+                let r = dispatcher.dispatch(&mut nested, &id, arg);
+                let (used, logs) = (nested.fuel_used, nested.logs);
+                caller.set_fuel(fuel_left.saturating_sub(used))?;
+                caller.data_mut().logs.extend(logs);
+                match r {
+                    Ok(v) => abi::ok_envelope(v),
+                    Err(e) => abi::error_envelope(
+                        "error/capability",
+                        &e.to_string(),
+                        Value::map(vec![(Value::keyword("capability"), Value::str(&id))]),
+                    ),
+                }
+            }
+        }
+    };
+    let bytes = encode(&envelope)
+        .map_err(|e| wasmtime::Error::new(SandboxError::Internal(e.to_string())))?;
+    let alloc = caller
+        .get_export(abi::EXPORT_ALLOC)
+        .and_then(|e| e.into_func())
+        .ok_or_else(|| wasmtime::Error::new(violation("no kiln_alloc export")))?
+        .typed::<i32, i32>(&*caller)?;
+    let len = bytes.len() as i32;
+    let ptr = alloc.call(&mut *caller, len)?;
+    write_guest(&memory, &mut *caller, ptr as u32, &bytes)?;
+    Ok(abi::pack(ptr as u32, len as u32))
+}
