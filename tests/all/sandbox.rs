@@ -418,3 +418,50 @@ fn concurrent_memory_hungry_calls_stay_within_the_budget() {
     }
     still_serves();
 }
+
+#[test]
+fn the_code_cache_is_verified_and_shared() {
+    use kiln_sandbox::{CacheOutcome, CodeCache, FileIndex};
+    let dir = std::env::temp_dir().join(format!("kiln-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let index = Arc::new(FileIndex::new(dir.join("index")).unwrap());
+    let cache = CodeCache::new(dir.join("cache"), index).unwrap();
+    // A module no other test loads, so this sandbox compiles it.
+    let module = guest(
+        "",
+        "(call $ok (local.get $ptr) (local.get $len))",
+        "(func $unique (result i32) (i32.const 770077))",
+    );
+    let none = BTreeSet::new();
+    let fresh = || Sandbox::new(SandboxConfig::default()).unwrap();
+    let (_, first) = fresh().load_cached(&module, &none, &none, &cache).unwrap();
+    assert_eq!(first, CacheOutcome::Miss);
+    // A new sandbox (think: a new process with the same cache) loads the verified artifact.
+    let sb = fresh();
+    let (cap, second) = sb.load_cached(&module, &none, &none, &cache).unwrap();
+    assert_eq!(second, CacheOutcome::Hit);
+    let out = sb
+        .call(&cap, &v("[:cached 1]"), small(), Arc::new(NoDispatch))
+        .unwrap();
+    assert_eq!(out.value, v("[:cached 1]"));
+    // A tampered artifact is never used: it is detected, recompiled and replaced.
+    let sha: [u8; 32] = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&module).into()
+    };
+    let path = cache.path(&CodeCache::key(sb.engine(), &sha));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let sb = fresh();
+    let (cap, third) = sb.load_cached(&module, &none, &none, &cache).unwrap();
+    assert_eq!(third, CacheOutcome::Replaced);
+    assert!(
+        sb.call(&cap, &Value::Int(7), small(), Arc::new(NoDispatch))
+            .is_ok()
+    );
+    let (_, fourth) = fresh().load_cached(&module, &none, &none, &cache).unwrap();
+    assert_eq!(fourth, CacheOutcome::Hit);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -7,10 +7,12 @@
 //! the guest ABI v1 (`docs/abi.md`) with every guest pointer bounds-checked.
 
 pub mod abi;
+pub mod cache;
 pub mod effects;
 pub mod error;
 pub mod sandbox;
 
+pub use cache::{ArtifactIndex, CacheOutcome, CodeCache, FileIndex};
 pub use effects::{Effect, InstallLimits};
 pub use error::{Result, SandboxError};
 pub use sandbox::{

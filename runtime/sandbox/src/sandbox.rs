@@ -458,6 +458,23 @@ impl Sandbox {
         self.prepare(hash, module, facts)
     }
 
+    /// As [`Sandbox::load`], compiling through a code cache; says whether the cache hit.
+    pub fn load_cached(
+        &self,
+        bytes: &[u8],
+        declared: &BTreeSet<Effect>,
+        granted: &BTreeSet<Effect>,
+        cache: &crate::cache::CodeCache,
+    ) -> Result<(Arc<Capability>, crate::cache::CacheOutcome)> {
+        let facts = check_module(bytes, declared, granted, &self.inner.config.install)?;
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(c) = self.lock_modules()?.get(&hash) {
+            return Ok((c.clone(), crate::cache::CacheOutcome::Hit));
+        }
+        let (module, outcome) = cache.module(&self.inner.engine, bytes, &hash)?;
+        Ok((self.prepare(hash, module, facts)?, outcome))
+    }
+
     /// Prepares an already compiled module (from the code cache) after the install check.
     pub(crate) fn prepare(
         &self,
