@@ -5,5 +5,6 @@ mod cli;
 mod conformance;
 mod eval;
 mod fuzz_replay;
+mod guests;
 mod reader;
 mod sandbox;

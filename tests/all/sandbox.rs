@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kiln_sandbox::{
-    Capability, Dispatcher, Effect, Limits, NestedCall, NoDispatch, Sandbox, SandboxConfig,
+    Capability, Dispatcher, Effect, Grants, Limits, NestedCall, NoDispatch, Sandbox, SandboxConfig,
     SandboxError,
 };
 use rtfs::Value;
@@ -66,6 +66,7 @@ fn small() -> Limits {
         fuel: 50_000_000,
         memory_bytes: 8 << 20,
         timeout: Duration::from_secs(5),
+        deterministic: false,
     }
 }
 
@@ -434,11 +435,15 @@ fn the_code_cache_is_verified_and_shared() {
     );
     let none = BTreeSet::new();
     let fresh = || Sandbox::new(SandboxConfig::default()).unwrap();
-    let (_, first) = fresh().load_cached(&module, &none, &none, &cache).unwrap();
+    let (_, first) = fresh()
+        .load_cached(&module, &none, &Grants::default(), &cache)
+        .unwrap();
     assert_eq!(first, CacheOutcome::Miss);
     // A new sandbox (think: a new process with the same cache) loads the verified artifact.
     let sb = fresh();
-    let (cap, second) = sb.load_cached(&module, &none, &none, &cache).unwrap();
+    let (cap, second) = sb
+        .load_cached(&module, &none, &Grants::default(), &cache)
+        .unwrap();
     assert_eq!(second, CacheOutcome::Hit);
     let out = sb
         .call(&cap, &v("[:cached 1]"), small(), Arc::new(NoDispatch))
@@ -455,13 +460,17 @@ fn the_code_cache_is_verified_and_shared() {
     bytes[n / 2] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let sb = fresh();
-    let (cap, third) = sb.load_cached(&module, &none, &none, &cache).unwrap();
+    let (cap, third) = sb
+        .load_cached(&module, &none, &Grants::default(), &cache)
+        .unwrap();
     assert_eq!(third, CacheOutcome::Replaced);
     assert!(
         sb.call(&cap, &Value::Int(7), small(), Arc::new(NoDispatch))
             .is_ok()
     );
-    let (_, fourth) = fresh().load_cached(&module, &none, &none, &cache).unwrap();
+    let (_, fourth) = fresh()
+        .load_cached(&module, &none, &Grants::default(), &cache)
+        .unwrap();
     assert_eq!(fourth, CacheOutcome::Hit);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,4 +1,4 @@
-//! The build pipeline: `cargo xtask test | demo | bench [rtfs|peers]`.
+//! The build pipeline: `cargo xtask test | demo | bench [rtfs|peers] | build-guests`.
 
 use std::process::{Command, ExitCode};
 
@@ -94,6 +94,54 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
+/// The capabilities under `capabilities/` and the wasm target each is built for.
+const GUESTS: [(&str, &str); 5] = [
+    ("text-words", "wasm32-unknown-unknown"),
+    ("json-parse", "wasm32-unknown-unknown"),
+    ("json-emit", "wasm32-unknown-unknown"),
+    ("rtfs-engine", "wasm32-unknown-unknown"),
+    ("fs-read-json", "wasm32-wasip1"),
+];
+
+/// Builds every capability for wasm32 in release and records each artifact's SHA-256 in
+/// `capabilities/target/guests.sha256` (name, target, sha256, bytes).
+fn build_guests() -> Result<(), String> {
+    use sha2::Digest;
+    ensure_targets()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = root.join("capabilities/Cargo.toml");
+    let mut lines = Vec::new();
+    for target in ["wasm32-unknown-unknown", "wasm32-wasip1"] {
+        let mut cmd = cargo();
+        cmd.args(["build", "--release", "--target", target, "--manifest-path"])
+            .arg(&manifest);
+        for (name, t) in GUESTS {
+            if t == target {
+                cmd.args(["-p", name]);
+            }
+        }
+        run(&mut cmd)?;
+    }
+    for (name, target) in GUESTS {
+        let file = root
+            .join("capabilities/target")
+            .join(target)
+            .join("release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!("{name:<14} {target:<24} {sha} {:>9} bytes", bytes.len());
+        lines.push(format!("{name} {target} {sha} {}", bytes.len()));
+    }
+    let list = root.join("capabilities/target/guests.sha256");
+    std::fs::write(&list, lines.join("\n") + "\n")
+        .map_err(|e| format!("{}: {e}", list.display()))?;
+    Ok(())
+}
+
 /// `bench rtfs`: criterion over the workloads; `bench peers`: kiln beside Rhai with ratios.
 fn bench(which: Option<&str>) -> Result<(), String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -114,8 +162,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("build-guests") => build_guests(),
         _ => {
-            eprintln!("usage: cargo xtask test | demo | bench [rtfs|peers]");
+            eprintln!("usage: cargo xtask test | demo | bench [rtfs|peers] | build-guests");
             return ExitCode::from(2);
         }
     };

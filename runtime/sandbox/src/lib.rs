@@ -10,11 +10,13 @@ pub mod abi;
 pub mod cache;
 pub mod effects;
 pub mod error;
+pub mod grants;
 pub mod sandbox;
 
 pub use cache::{ArtifactIndex, CacheOutcome, CodeCache, FileIndex};
 pub use effects::{Effect, InstallLimits};
 pub use error::{Result, SandboxError};
+pub use grants::{DirGrant, Grants};
 pub use sandbox::{
     Capability, Dispatcher, EngineConfig, Limits, LogLine, NestedCall, NoDispatch, Outcome,
     Sandbox, SandboxConfig,

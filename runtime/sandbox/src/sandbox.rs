@@ -19,6 +19,7 @@ use wasmtime::{
 use crate::abi::{self, bounded};
 use crate::effects::{Effect, InstallLimits, ModuleFacts, check_module};
 use crate::error::{Result, SandboxError};
+use crate::grants::Grants;
 
 /// Engine-wide settings. The engine is built once per process from the first `Sandbox`'s
 /// settings; a later `Sandbox` must ask for the same ones.
@@ -84,6 +85,8 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Wall-clock deadline.
     pub timeout: Duration,
+    /// Validation mode: fixed clocks and randomness for WASI guests.
+    pub deterministic: bool,
 }
 
 impl Default for Limits {
@@ -92,6 +95,7 @@ impl Default for Limits {
             fuel: 1_000_000_000,
             memory_bytes: 64 << 20,
             timeout: Duration::from_secs(10),
+            deterministic: false,
         }
     }
 }
@@ -135,11 +139,12 @@ impl Dispatcher for NoDispatch {
     }
 }
 
-/// A compiled, checked capability module, ready to instantiate.
+/// A compiled, checked capability module with its grants, ready to instantiate.
 pub struct Capability {
     hash: [u8; 32],
-    pre: InstancePre<CallState>,
+    pre: Arc<InstancePre<CallState>>,
     facts: ModuleFacts,
+    grants: Arc<Grants>,
 }
 
 impl std::fmt::Debug for Capability {
@@ -173,11 +178,14 @@ struct Inner {
     linker: Linker<CallState>,
     config: SandboxConfig,
     budget: Arc<AtomicU64>,
-    modules: Mutex<HashMap<[u8; 32], Arc<Capability>>>,
+    modules: Mutex<Modules>,
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Prepared modules by hash.
+type Modules = HashMap<[u8; 32], Arc<InstancePre<CallState>>>;
 
 /// The sandbox: load modules, call them under limits.
 #[derive(Clone)]
@@ -357,6 +365,7 @@ impl NestedCall<'_> {
             timeout: limits
                 .timeout
                 .min(self.deadline.saturating_duration_since(Instant::now())),
+            deterministic: limits.deterministic,
         };
         let bytes = encode(input).map_err(|e| SandboxError::AbiViolation {
             what: format!("input: {e}"),
@@ -439,23 +448,44 @@ impl Sandbox {
     }
 
     /// Checks, compiles and prepares a module whose declared effects are `declared` and
-    /// granted effects `granted`. Prepared modules are cached by hash.
+    /// granted effects `granted` (no directories or environment).
     pub fn load(
         &self,
         bytes: &[u8],
         declared: &BTreeSet<Effect>,
         granted: &BTreeSet<Effect>,
     ) -> Result<Arc<Capability>> {
-        let facts = check_module(bytes, declared, granted, &self.inner.config.install)?;
+        self.load_granted(bytes, declared, &Grants::effects(granted.iter().copied()))
+    }
+
+    /// Checks, compiles and prepares a module with its grants (already `Grants::checked`).
+    /// Compiled modules are cached by hash.
+    pub fn load_granted(
+        &self,
+        bytes: &[u8],
+        declared: &BTreeSet<Effect>,
+        grants: &Grants,
+    ) -> Result<Arc<Capability>> {
+        let facts = check_module(bytes, declared, &grants.effects, &self.inner.config.install)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(c) = self.lock_modules()?.get(&hash) {
-            return Ok(c.clone());
-        }
-        let module =
-            Module::new(&self.inner.engine, bytes).map_err(|e| SandboxError::InvalidModule {
-                why: bounded(&e.to_string(), 1024),
-            })?;
-        self.prepare(hash, module, facts)
+        let cached = self.lock_modules()?.get(&hash).cloned();
+        let pre = match cached {
+            Some(pre) => pre,
+            None => {
+                let module = Module::new(&self.inner.engine, bytes).map_err(|e| {
+                    SandboxError::InvalidModule {
+                        why: bounded(&e.to_string(), 1024),
+                    }
+                })?;
+                self.prepare(hash, module)?
+            }
+        };
+        Ok(Arc::new(Capability {
+            hash,
+            pre,
+            facts,
+            grants: Arc::new(grants.clone()),
+        }))
     }
 
     /// As [`Sandbox::load`], compiling through a code cache; says whether the cache hit.
@@ -463,38 +493,40 @@ impl Sandbox {
         &self,
         bytes: &[u8],
         declared: &BTreeSet<Effect>,
-        granted: &BTreeSet<Effect>,
+        grants: &Grants,
         cache: &crate::cache::CodeCache,
     ) -> Result<(Arc<Capability>, crate::cache::CacheOutcome)> {
-        let facts = check_module(bytes, declared, granted, &self.inner.config.install)?;
+        let facts = check_module(bytes, declared, &grants.effects, &self.inner.config.install)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(c) = self.lock_modules()?.get(&hash) {
-            return Ok((c.clone(), crate::cache::CacheOutcome::Hit));
-        }
-        let (module, outcome) = cache.module(&self.inner.engine, bytes, &hash)?;
-        Ok((self.prepare(hash, module, facts)?, outcome))
+        let cached = self.lock_modules()?.get(&hash).cloned();
+        let (pre, outcome) = match cached {
+            Some(pre) => (pre, crate::cache::CacheOutcome::Hit),
+            None => {
+                let (module, outcome) = cache.module(&self.inner.engine, bytes, &hash)?;
+                (self.prepare(hash, module)?, outcome)
+            }
+        };
+        let cap = Capability {
+            hash,
+            pre,
+            facts,
+            grants: Arc::new(grants.clone()),
+        };
+        Ok((Arc::new(cap), outcome))
     }
 
-    /// Prepares an already compiled module (from the code cache) after the install check.
-    pub(crate) fn prepare(
-        &self,
-        hash: [u8; 32],
-        module: Module,
-        facts: ModuleFacts,
-    ) -> Result<Arc<Capability>> {
+    fn prepare(&self, hash: [u8; 32], module: Module) -> Result<Arc<InstancePre<CallState>>> {
         let pre = self.inner.linker.instantiate_pre(&module).map_err(|e| {
             SandboxError::InvalidModule {
                 why: bounded(&e.to_string(), 1024),
             }
         })?;
-        let cap = Arc::new(Capability { hash, pre, facts });
-        self.lock_modules()?.insert(hash, cap.clone());
-        Ok(cap)
+        let pre = Arc::new(pre);
+        self.lock_modules()?.insert(hash, pre.clone());
+        Ok(pre)
     }
 
-    fn lock_modules(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Capability>>>> {
+    fn lock_modules(&self) -> Result<std::sync::MutexGuard<'_, Modules>> {
         self.inner
             .modules
             .lock()
@@ -555,6 +587,59 @@ impl EncodeOutcome for std::result::Result<(Value, u64, Vec<LogLine>), (SandboxE
         let (v, used, logs) = self.map_err(|(e, _)| e)?;
         let bytes = encode(&v).map_err(|e| SandboxError::Internal(e.to_string()))?;
         Ok((bytes, used, logs))
+    }
+}
+
+type Pipe = wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// The WASI context of one call: no sockets, stdin closed, bounded stdout/stderr, the granted
+/// directories and environment variables only.
+fn wasi_for(
+    grants: &Grants,
+    deterministic: bool,
+) -> Result<(wasmtime_wasi::p1::WasiP1Ctx, (Pipe, Pipe))> {
+    let mut b = deny_all_wasi();
+    let (out, err) = (Pipe::new(64 << 10), Pipe::new(64 << 10));
+    b.stdout(out.clone()).stderr(err.clone());
+    for d in &grants.dirs {
+        let perms = if d.write {
+            wasmtime_wasi::FsPerms::ReadWrite
+        } else {
+            wasmtime_wasi::FsPerms::ReadOnly
+        };
+        b.preopened_dir(&d.host, &d.guest, perms)
+            .map_err(|e| SandboxError::Internal(format!("preopening {}: {e}", d.host.display())))?;
+    }
+    for (k, v) in &grants.env {
+        b.env(k, v);
+    }
+    if deterministic {
+        b.wall_clock(FixedClock).monotonic_clock(FixedClock);
+        b.secure_random(wasmtime_wasi::Deterministic::new(vec![42; 32]));
+        b.insecure_random(wasmtime_wasi::Deterministic::new(vec![7; 32]));
+        b.insecure_random_seed(0);
+    }
+    Ok((b.build_p1(), (out, err)))
+}
+
+/// Validation-mode clock: always 2000-01-01T00:00:00Z (wall) and 0 (monotonic).
+struct FixedClock;
+
+impl wasmtime_wasi::HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(946_684_800)
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FixedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }
 
@@ -625,6 +710,13 @@ fn execute(
     };
     let mut store = Store::new(&inner.engine, state);
     store.limiter(|s| &mut s.limiter);
+    let pipes = if cap.facts.uses_wasi {
+        let (ctx, pipes) = wasi_for(&cap.grants, limits.deterministic).map_err(|e| (e, 0))?;
+        store.data_mut().wasi = Some(ctx);
+        Some(pipes)
+    } else {
+        None
+    };
     let fail = |e: SandboxError| (e, 0);
     store
         .set_fuel(limits.fuel)
@@ -663,6 +755,17 @@ fn execute(
         read_guest(&memory, &store, rptr, rlen)
     })();
     let u = used(&store);
+    if let Some((out, err)) = pipes {
+        for (pipe, level) in [(out, 2u8), (err, 1u8)] {
+            let text = String::from_utf8_lossy(&pipe.contents()).into_owned();
+            for line in text.lines().take(1000) {
+                store.data_mut().logs.push(LogLine {
+                    level,
+                    text: bounded(line, MAX_LOG_LINE),
+                });
+            }
+        }
+    }
     let bytes = result.map_err(|e| (classify(e, u, timeout_ms), u))?;
     let value = decode(&bytes, decode_limits(cfg.max_value_bytes))
         .map_err(|e| (violation(format!("undecodable result: {e}")), u))?;

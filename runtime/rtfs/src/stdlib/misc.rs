@@ -534,6 +534,13 @@ fn write_json(out: &mut String, v: &Value, pretty: bool, indent: usize) -> Resul
     Ok(())
 }
 
+/// Serialises a data value as JSON (§5.9 `serialize-json`), compact or pretty.
+pub fn value_to_json(v: &Value, pretty: bool) -> Result<String> {
+    let mut out = String::new();
+    write_json(&mut out, v, pretty, 0)?;
+    Ok(out)
+}
+
 fn serialize(ctx: &mut Ctx<'_>, v: &Value, pretty: bool) -> Result<Value> {
     let mut out = String::new();
     write_json(&mut out, v, pretty, 0)?;

@@ -22,7 +22,7 @@ mod text;
 
 pub use signatures::{Signature, signature, signatures};
 
-pub use misc::json_to_value;
+pub use misc::{json_to_value, value_to_json};
 
 /// Most arguments of a variadic builtin.
 pub(crate) const MANY: u16 = u16::MAX;
