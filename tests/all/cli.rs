@@ -152,3 +152,169 @@ fn the_repl_reads_multi_line_forms_and_keeps_definitions() {
     );
     assert!(text(&o.stderr).contains("error[:error/division-by-zero]"));
 }
+
+#[test]
+fn capabilities_install_list_and_call_through_the_cli() {
+    let base = std::env::temp_dir().join(format!("kiln-cli-caps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let home = base.join("home");
+    let data = base.join("data");
+    let secret = base.join("secret");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(data.join("sub/x.json"), r#"{"n": [1, 2]}"#).unwrap();
+    std::fs::write(secret.join("s.json"), r#"{"key": "hunter2"}"#).unwrap();
+    std::os::unix::fs::symlink(secret.join("s.json"), data.join("link.json")).unwrap();
+    let h = home.to_str().unwrap();
+    let words = crate::guests::wasm_path("text_words", "wasm32-unknown-unknown");
+    let o = kiln(&[
+        "--home",
+        h,
+        "cap",
+        "install",
+        words.to_str().unwrap(),
+        "--id",
+        "text.words",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let version = text(&o.stdout).trim().to_string();
+    assert_eq!(version.len(), 64);
+    let o = kiln(&[
+        "--home",
+        h,
+        "call",
+        "text.words",
+        r#"{:text "to be or not to be"}"#,
+    ]);
+    assert_eq!(
+        text(&o.stdout).trim(),
+        r#"{:counts {"be" 2 "not" 1 "or" 1 "to" 2} :distinct 4 :words 6}"#
+    );
+    // Pinned by prefix; a bad prefix is a clear error.
+    let pinned = format!("text.words@{}", &version[..8]);
+    assert_eq!(
+        kiln(&["--home", h, "call", &pinned, r#"{:text "x"}"#])
+            .status
+            .code(),
+        Some(0)
+    );
+    let o = kiln(&["--home", h, "call", "text.words@ffff0000", "{}"]);
+    assert!(
+        text(&o.stderr).contains("no version"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Limits from the command line.
+    let o = kiln(&[
+        "--home",
+        h,
+        "call",
+        "text.words",
+        r#"{:text "x"}"#,
+        "--fuel",
+        "1000",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("ran out of fuel"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let manifest = base.join("fs.rtfs");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"(capability "fs.read_json"
+                 :input-schema [:map [:path :string]]
+                 :effects [:fs/read :log :env]
+                 :grants {{:dirs [{{:path "{}" :as "/data"}}]}})"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let fs = crate::guests::wasm_path("fs_read_json", "wasm32-wasip1");
+    let install = |m: &std::path::Path| {
+        kiln(&[
+            "--home",
+            h,
+            "cap",
+            "install",
+            fs.to_str().unwrap(),
+            "--id",
+            "fs.read_json",
+            "--manifest",
+            m.to_str().unwrap(),
+        ])
+    };
+    let o = install(&manifest);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = kiln(&[
+        "--home",
+        h,
+        "call",
+        "fs.read_json",
+        r#"{:path "/data/sub/x.json"}"#,
+    ]);
+    assert_eq!(
+        text(&o.stdout).trim(),
+        r#"{"n" [1 2]}"#,
+        "{}",
+        text(&o.stderr)
+    );
+    for outside in ["/data/../secret/s.json", "/data/link.json", "/etc/passwd"] {
+        let o = kiln(&[
+            "--home",
+            h,
+            "call",
+            "fs.read_json",
+            &format!("{{:path \"{outside}\"}}"),
+        ]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{outside}");
+        assert!(
+            err.contains("fs/denied") && err.contains("cannot read"),
+            "{outside}: {err}"
+        );
+        assert!(!text(&o.stdout).contains("hunter2"));
+    }
+    // Input schemas are checked before the guest runs.
+    let o = kiln(&["--home", h, "call", "fs.read_json", "{:file 1}"]);
+    assert!(
+        text(&o.stderr).contains("does not satisfy"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A manifest that grants kiln's own home is refused, naming why.
+    std::fs::write(
+        &manifest,
+        format!(r#"(capability "fs.read_json" :effects [:fs/read :log :env] :grants {{:dirs [{{:path "{h}"}}]}})"#),
+    )
+    .unwrap();
+    let o = install(&manifest);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("overlaps kiln's own"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Declaring fewer effects than the module imports is refused, naming the import.
+    std::fs::write(
+        &manifest,
+        r#"(capability "fs.read_json" :effects [:log :env])"#,
+    )
+    .unwrap();
+    let o = install(&manifest);
+    assert!(
+        text(&o.stderr).contains("path_open") || text(&o.stderr).contains("fs/read"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = kiln(&["--home", h, "cap", "list"]);
+    let list = text(&o.stdout);
+    assert!(
+        list.contains("text.words") && list.contains("fs.read_json"),
+        "{list}"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}

@@ -52,6 +52,13 @@ fn built() -> &'static PathBuf {
     })
 }
 
+pub fn wasm_path(name: &str, target: &str) -> PathBuf {
+    built()
+        .join(target)
+        .join("release")
+        .join(format!("{name}.wasm"))
+}
+
 fn wasm(name: &str, target: &str) -> Vec<u8> {
     let path = built()
         .join(target)

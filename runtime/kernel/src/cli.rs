@@ -38,6 +38,46 @@ pub enum Command {
     },
     /// An interactive RTFS session: multi-line forms, history, definitions persist.
     Repl,
+    /// Capabilities: install, list.
+    Cap {
+        /// What to do.
+        #[command(subcommand)]
+        action: CapAction,
+    },
+    /// Call a capability: `kiln call text.words '{:text "a b"}'`.
+    Call {
+        /// The capability id, or `ID@PREFIX` for a pinned version.
+        id: String,
+        /// The argument, an RTFS data literal (default nil).
+        arg: Option<String>,
+        /// Fuel (CPU budget).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Memory limit in bytes.
+        #[arg(long)]
+        memory: Option<u64>,
+        /// Wall-clock limit in milliseconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+}
+
+/// `kiln cap …`.
+#[derive(Debug, Subcommand)]
+pub enum CapAction {
+    /// Check, store and activate a WebAssembly capability; prints the version hash.
+    Install {
+        /// The module.
+        file: PathBuf,
+        /// The capability id (e.g. `text.words`).
+        #[arg(long)]
+        id: String,
+        /// An RTFS file with a `(capability …)` form: effects, schemas, grants.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// The active capabilities.
+    List,
 }
 
 /// Exit code for a successful command.
@@ -67,6 +107,70 @@ pub fn run(cli: Cli) -> ExitCode {
                 .and_then(|p| it.run(&p, &mut rtfs::NoHost));
             finish(&result, cli.json, Some((&name, &text)))
         }
+        Command::Cap { action } => {
+            let rt = match crate::caps::Runtime::open(&home_dir(&cli.home)) {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e.0),
+            };
+            match action {
+                CapAction::Install { file, id, manifest } => {
+                    match crate::caps::install(&rt, &file, &id, manifest.as_deref()) {
+                        Ok(h) => {
+                            println!("{h}");
+                            ExitCode::from(OK)
+                        }
+                        Err(e) => fail(&e.0),
+                    }
+                }
+                CapAction::List => match crate::caps::list(&rt) {
+                    Ok(lines) => {
+                        for l in lines {
+                            println!("{l}");
+                        }
+                        ExitCode::from(OK)
+                    }
+                    Err(e) => fail(&e.0),
+                },
+            }
+        }
+        Command::Call {
+            id,
+            arg,
+            fuel,
+            memory,
+            timeout,
+        } => {
+            let arg = match arg
+                .as_deref()
+                .map(|a| rtfs::reader::read_expr(a, &Default::default()))
+            {
+                None => rtfs::Value::Nil,
+                Some(Ok(f)) => f.to_value(),
+                Some(Err(e)) => {
+                    eprint!("{}", render_error(&e, arg.as_deref().map(|a| ("<arg>", a))));
+                    return ExitCode::from(ERROR);
+                }
+            };
+            let rt = match crate::caps::Runtime::open(&home_dir(&cli.home)) {
+                Ok(rt) => std::sync::Arc::new(rt),
+                Err(e) => return fail(&e.0),
+            };
+            let limits = crate::caps::limits(fuel, memory, timeout);
+            match crate::caps::call(rt, &id, &arg, limits) {
+                Ok(c) => {
+                    for l in &c.logs {
+                        eprintln!("log[{}] {}", l.level, l.text);
+                    }
+                    if cli.json {
+                        println!("{}", json_result(&Ok(c.value)));
+                    } else {
+                        println!("{}", rtfs::print::print(&c.value));
+                    }
+                    ExitCode::from(OK)
+                }
+                Err(e) => fail(&e.0),
+            }
+        }
         Command::Repl => match crate::cli::repl(cli.home) {
             Ok(()) => ExitCode::from(OK),
             Err(e) => {
@@ -75,6 +179,15 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
     }
+}
+
+fn home_dir(home: &Option<PathBuf>) -> PathBuf {
+    home.clone().unwrap_or_else(|| PathBuf::from(".kiln"))
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(ERROR)
 }
 
 /// Evaluates one expression (the expression entry point, §1.6) in a fresh pure environment.

@@ -1,6 +1,7 @@
 //! kiln — the governance kernel and its command line. So far: evaluating RTFS (`kiln eval`,
-//! `kiln run`, `kiln repl`) in the pure environment; the store, sandbox and governance arrive
-//! with issues #3–#5.
+//! `kiln run`, `kiln repl`) in the pure environment, and installing and calling sandboxed
+//! capabilities (`kiln cap install|list`, `kiln call`); governance arrives with issue #5.
 
+pub mod caps;
 pub mod cli;
 pub mod report;

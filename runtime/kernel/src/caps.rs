@@ -1,0 +1,372 @@
+//! Installing and calling sandboxed capabilities from the CLI (`kiln cap install`, `kiln cap
+//! list`, `kiln call`). Until the governance kernel (issue #5) mediates every call, a
+//! human-installed capability gets exactly the effects and grants its manifest declares.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiln_sandbox::{
+    ArtifactIndex, Capability, CodeCache, DirGrant, Dispatcher, Effect, Grants, Limits, NestedCall,
+    Sandbox, SandboxConfig, SandboxError,
+};
+use kiln_store::{Hash, Home, ObjectStore, Registry, SqliteRegistry};
+use rtfs::Value;
+
+/// A CLI-level failure: a message for the user.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<kiln_store::StoreError> for Failure {
+    fn from(e: kiln_store::StoreError) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+impl From<SandboxError> for Failure {
+    fn from(e: SandboxError) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+/// The compiled-code index kept in `kiln.db`.
+struct DbIndex(Arc<SqliteRegistry>);
+
+impl ArtifactIndex for DbIndex {
+    fn get(&self, key: &str) -> Option<[u8; 32]> {
+        self.0.artifact_sha(key).ok().flatten().map(|h| h.0)
+    }
+    fn put(&self, key: &str, sha: [u8; 32]) -> std::io::Result<()> {
+        self.0
+            .set_artifact_sha(key, Hash(sha))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+/// A home with a sandbox and its code cache.
+pub struct Runtime {
+    home: Home,
+    sandbox: Sandbox,
+    cache: CodeCache,
+}
+
+impl Runtime {
+    /// Opens the home (creating it) and the sandbox.
+    pub fn open(home: &Path) -> Result<Runtime, Failure> {
+        let home = Home::open(home)?;
+        let sandbox = Sandbox::new(SandboxConfig::default())?;
+        let cache = CodeCache::new(home.cache_dir(), Arc::new(DbIndex(home.registry.clone())))
+            .map_err(|e| Failure(format!("{}: {e}", home.cache_dir().display())))?;
+        Ok(Runtime {
+            home,
+            sandbox,
+            cache,
+        })
+    }
+
+    /// The paths a grant may never overlap: the home (database, objects, cache) and the
+    /// constitution directory.
+    fn protected(&self) -> Vec<PathBuf> {
+        vec![
+            self.home.root().to_path_buf(),
+            PathBuf::from("constitution"),
+        ]
+    }
+}
+
+fn kw_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_seq)
+        .map(|s| {
+            s.items()
+                .iter()
+                .filter_map(|x| match x {
+                    Value::Keyword(k) | Value::Symbol(k) => Some(k.as_str().to_string()),
+                    Value::Str(s) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn effects_of(manifest: &Value) -> Result<BTreeSet<Effect>, Failure> {
+    let mut out = BTreeSet::new();
+    for e in kw_list(manifest.get_key("effects")) {
+        let eff = Effect::parse(&e).ok_or_else(|| {
+            Failure(format!(
+                "unknown effect :{e} (the vocabulary: :pure :log :call :fs/read :fs/write :env :clock :random :llm :net :self-modify)"
+            ))
+        })?;
+        if eff != Effect::Pure {
+            out.insert(eff);
+        }
+    }
+    Ok(out)
+}
+
+/// `:grants {:dirs [{:path "…" :as "/data" :write false}] :env ["NAME"]}` of a manifest.
+fn grants_of(manifest: &Value, effects: &BTreeSet<Effect>) -> Result<Grants, Failure> {
+    let g = manifest.get_key("grants").cloned().unwrap_or(Value::Nil);
+    let mut dirs = Vec::new();
+    if let Some(list) = g.get_key("dirs").and_then(Value::as_seq) {
+        for d in list.items().iter() {
+            let path = d
+                .get_key("path")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Failure("each :grants :dirs entry needs a :path string".into()))?;
+            let guest = d.get_key("as").and_then(Value::as_str).unwrap_or("/data");
+            dirs.push(DirGrant {
+                host: PathBuf::from(path),
+                guest: guest.to_string(),
+                write: d.get_key("write").is_some_and(Value::truthy),
+            });
+        }
+    }
+    let mut env = Vec::new();
+    for name in kw_list(g.get_key("env")) {
+        // Values are read when the capability is installed and never logged.
+        if let Ok(v) = std::env::var(&name) {
+            env.push((name, v));
+        }
+    }
+    Ok(Grants {
+        effects: effects.clone(),
+        dirs,
+        env,
+    })
+}
+
+/// Reads a manifest file: an RTFS program whose last `(capability …)` form describes the
+/// module (no `:implementation`; kiln extension key `:grants`).
+fn read_manifest(path: &Path) -> Result<Value, Failure> {
+    struct Capture(Vec<Value>);
+    impl rtfs::Host for Capture {
+        fn call(
+            &mut self,
+            r: &rtfs::vm::CallRequest<'_>,
+            _: &mut u64,
+        ) -> Result<Value, rtfs::vm::CallFailure> {
+            Err(rtfs::vm::CallFailure::new(
+                rtfs::vm::Reason::Unavailable,
+                format!("a manifest cannot call {}", r.id),
+            ))
+        }
+        fn capability(&mut self, d: &Value) {
+            self.0.push(d.clone());
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+    let mut it = rtfs::Interpreter::default();
+    let name = path.display().to_string();
+    let mut cap = Capture(Vec::new());
+    it.compile(&text, Some(&name))
+        .and_then(|p| it.run(&p, &mut cap))
+        .map_err(|e| Failure(crate::report::render_error(&e, Some((&name, &text)))))?;
+    cap.0
+        .pop()
+        .ok_or_else(|| Failure(format!("{name} has no (capability …) form")))
+}
+
+fn entry(k: &str, v: Value) -> (Value, Value) {
+    (Value::keyword(k), v)
+}
+
+/// `kiln cap install FILE.wasm --id ID [--manifest FILE.rtfs]`: checks, stores and activates
+/// a version; returns its hash.
+pub fn install(
+    rt: &Runtime,
+    wasm: &Path,
+    id: &str,
+    manifest: Option<&Path>,
+) -> Result<Hash, Failure> {
+    kiln_store::registry::check_id(id)?;
+    let bytes =
+        std::fs::read(wasm).map_err(|e| Failure(format!("cannot read {}: {e}", wasm.display())))?;
+    let desc = match manifest {
+        Some(p) => read_manifest(p)?,
+        None => Value::map(vec![entry("id", Value::str(id))]),
+    };
+    if let Some(other) = desc.get_key("id").and_then(Value::as_str)
+        && other != id
+    {
+        return Err(Failure(format!(
+            "the manifest describes {other:?}, not {id:?}"
+        )));
+    }
+    let effects = effects_of(&desc)?;
+    let grants = grants_of(&desc, &effects)?.checked(&rt.protected())?;
+    // Checks (sizes, ABI, imports ⊆ effects ⊆ grants) and compiles into the cache.
+    rt.sandbox
+        .load_cached(&bytes, &effects, &grants, &rt.cache)?;
+    let module = rt.home.objects.put(&bytes)?;
+    let field = |k: &str, default: Value| desc.get_key(k).cloned().unwrap_or(default);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let dirs: Vec<Value> = grants
+        .dirs
+        .iter()
+        .map(|d| {
+            Value::map(vec![
+                entry("path", Value::str(&d.host.display().to_string())),
+                entry("as", Value::str(&d.guest)),
+                entry("write", Value::Bool(d.write)),
+            ])
+        })
+        .collect();
+    let env: Vec<Value> = grants.env.iter().map(|(k, _)| Value::str(k)).collect();
+    let effects_v = if effects.is_empty() {
+        vec![Value::keyword("pure")]
+    } else {
+        effects.iter().map(|e| Value::keyword(e.as_str())).collect()
+    };
+    let m = Value::map(vec![
+        entry("id", Value::str(id)),
+        entry("kind", Value::keyword("wasm")),
+        entry("module", Value::str(&module.hex())),
+        entry("name", field("name", Value::str(id))),
+        entry("description", field("description", Value::str(""))),
+        entry("version", field("version", Value::str("1.0.0"))),
+        entry("input-schema", field("input-schema", Value::keyword("any"))),
+        entry(
+            "output-schema",
+            field("output-schema", Value::keyword("any")),
+        ),
+        entry("examples", field("examples", Value::vector(vec![]))),
+        entry("effects", Value::vector(effects_v)),
+        entry(
+            "grants",
+            Value::map(vec![
+                entry("dirs", Value::vector(dirs)),
+                entry("env", Value::vector(env)),
+            ]),
+        ),
+        entry(
+            "provenance",
+            Value::map(vec![
+                entry("principal", Value::keyword("human")),
+                entry("created-by", Value::str("kiln cap install")),
+                entry("time", Value::Int(now)),
+            ]),
+        ),
+    ]);
+    Ok(rt.home.registry.register(&m, true)?)
+}
+
+/// `kiln cap list`: one line per active capability.
+pub fn list(rt: &Runtime) -> Result<Vec<String>, Failure> {
+    let mut out = Vec::new();
+    for r in rt.home.registry.list()? {
+        let m = rt.home.registry.manifest(&r.hash)?;
+        let effects = rtfs::print::print(m.get_key("effects").unwrap_or(&Value::Nil));
+        out.push(format!(
+            "{:<32} {}  v{}  {:<5} {}",
+            r.id,
+            &r.hash.hex()[..12],
+            r.seq,
+            r.kind,
+            effects
+        ));
+    }
+    Ok(out)
+}
+
+fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Result<(), Failure> {
+    let s = m.get_key(key).cloned().unwrap_or(Value::keyword("any"));
+    let schema = rtfs::schema::parse(&s, true)
+        .map_err(|e| Failure(format!("the manifest's {key} is ill-formed: {e}")))?;
+    if !rtfs::schema::valid(&schema, v) {
+        return Err(Failure(format!(
+            "{what} {} does not satisfy {}",
+            rtfs::print::print(v),
+            rtfs::print::print(&s)
+        )));
+    }
+    Ok(())
+}
+
+/// Loads the module of a resolved version with the effects and grants its manifest records.
+fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
+    let version = rt.home.registry.resolve(spec)?;
+    let bytes = rt.home.objects.get(&version.row.module)?;
+    let effects = effects_of(&version.manifest)?;
+    let grants = grants_of(&version.manifest, &effects)?.checked(&rt.protected())?;
+    let (cap, _) = rt
+        .sandbox
+        .load_cached(&bytes, &effects, &grants, &rt.cache)?;
+    Ok((cap, version.manifest))
+}
+
+/// Nested `kiln.call`s go to other installed capabilities (governed in #5).
+struct HomeDispatch {
+    rt: Arc<Runtime>,
+    limits: Limits,
+}
+
+impl Dispatcher for HomeDispatch {
+    fn dispatch(
+        &self,
+        call: &mut NestedCall<'_>,
+        id: &str,
+        arg: Value,
+    ) -> Result<Value, SandboxError> {
+        let fail = |m: String| SandboxError::Dispatch {
+            id: id.into(),
+            message: m,
+        };
+        let (cap, manifest) = load(&self.rt, id).map_err(|e| fail(e.0))?;
+        schema_check(&manifest, "input-schema", &arg, "input").map_err(|e| fail(e.0))?;
+        let out = call.run(&cap, &arg, self.limits)?;
+        schema_check(&manifest, "output-schema", &out, "output").map_err(|e| fail(e.0))?;
+        Ok(out)
+    }
+}
+
+/// What `kiln call` produced.
+pub struct Called {
+    /// The result.
+    pub value: Value,
+    /// Fuel used.
+    pub fuel: u64,
+    /// Lines the capability logged.
+    pub logs: Vec<kiln_sandbox::LogLine>,
+}
+
+/// `kiln call ID [ARG]`: runs the active (or pinned `ID@prefix`) version on ARG.
+pub fn call(rt: Arc<Runtime>, spec: &str, arg: &Value, limits: Limits) -> Result<Called, Failure> {
+    if !arg.is_data() {
+        return Err(Failure("the argument must be a data value".into()));
+    }
+    let (cap, manifest) = load(&rt, spec)?;
+    schema_check(&manifest, "input-schema", arg, "input")?;
+    let d = Arc::new(HomeDispatch {
+        rt: rt.clone(),
+        limits,
+    });
+    let out = rt.sandbox.call(&cap, arg, limits, d)?;
+    schema_check(&manifest, "output-schema", &out.value, "output")?;
+    Ok(Called {
+        value: out.value,
+        fuel: out.fuel_used,
+        logs: out.logs,
+    })
+}
+
+/// Limits from the command line (defaults where absent).
+pub fn limits(fuel: Option<u64>, memory: Option<u64>, timeout_ms: Option<u64>) -> Limits {
+    let d = Limits::default();
+    Limits {
+        fuel: fuel.unwrap_or(d.fuel),
+        memory_bytes: memory.unwrap_or(d.memory_bytes),
+        timeout: timeout_ms.map_or(d.timeout, Duration::from_millis),
+        deterministic: false,
+    }
+}
