@@ -58,11 +58,19 @@ fn test() -> Result<(), String> {
 }
 
 fn demo() -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .map_err(|e| e.to_string())?;
     let kiln = |args: &[&str]| {
         println!(
             "$ kiln {}",
             args.iter()
-                .map(|a| format!("'{a}'"))
+                .map(|a| if a.contains(' ') || a.contains('{') {
+                    format!("'{a}'")
+                } else {
+                    a.to_string()
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -72,6 +80,7 @@ fn demo() -> Result<(), String> {
             .status();
         println!();
     };
+    println!("== RTFS in the pure environment\n");
     kiln(&[
         "eval",
         "(let [fib (fn [n] (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))] (fib 25))",
@@ -82,15 +91,88 @@ fn demo() -> Result<(), String> {
     ]);
     kiln(&[
         "eval",
-        "(group-by :state [{:id 1 :state \"open\"} {:id 2 :state \"closed\"}])",
-    ]);
-    kiln(&[
-        "eval",
         "(try (/ 1 0) (catch :error/division-by-zero e (:message e)))",
     ]);
     kiln(&["eval", "(let [f (fn [n] (+ 1 (f (+ n 1))))] (f 0))"]);
-    kiln(&["eval", "(call \"planner.decompose\" {:goal \"x\"})"]);
     kiln(&["eval", "(+ 1"]);
+
+    println!("== Capabilities as WebAssembly\n");
+    build_guests()?;
+    let home = root.join("target/demo-home");
+    let _ = std::fs::remove_dir_all(&home);
+    let data = root.join("target/demo-data");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    std::fs::write(
+        data.join("issues.json"),
+        r#"[{"id": 1, "labels": ["bug"]}, {"id": 2, "labels": ["docs", "bug"]}]"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let h = home.to_str().ok_or("non-UTF-8 path")?.to_string();
+    let wasm = |t: &str, n: &str| {
+        root.join("capabilities/target")
+            .join(t)
+            .join("release")
+            .join(format!("{n}.wasm"))
+            .display()
+            .to_string()
+    };
+    kiln(&[
+        "--home",
+        &h,
+        "cap",
+        "install",
+        &wasm("wasm32-unknown-unknown", "text_words"),
+        "--id",
+        "text.words",
+    ]);
+    kiln(&[
+        "--home",
+        &h,
+        "call",
+        "text.words",
+        r#"{:text "to be or not to be"}"#,
+    ]);
+    kiln(&[
+        "--home",
+        &h,
+        "call",
+        "text.words",
+        r#"{:text "endless"}"#,
+        "--fuel",
+        "500",
+    ]);
+    let manifest = root.join("target/demo-data.rtfs");
+    std::fs::write(&manifest, format!(
+        r#"(capability "fs.read_json" :input-schema [:map [:path :string]] :effects [:fs/read :log :env] :grants {{:dirs [{{:path "{}" :as "/data"}}]}})"#,
+        data.display()
+    )).map_err(|e| e.to_string())?;
+    kiln(&[
+        "--home",
+        &h,
+        "cap",
+        "install",
+        &wasm("wasm32-wasip1", "fs_read_json"),
+        "--id",
+        "fs.read_json",
+        "--manifest",
+        &manifest.display().to_string(),
+    ]);
+    kiln(&[
+        "--home",
+        &h,
+        "call",
+        "fs.read_json",
+        r#"{:path "/data/issues.json"}"#,
+    ]);
+    kiln(&[
+        "--home",
+        &h,
+        "call",
+        "fs.read_json",
+        r#"{:path "/data/../../etc/passwd"}"#,
+    ]);
+    kiln(&["--home", &h, "cap", "list"]);
     Ok(())
 }
 
