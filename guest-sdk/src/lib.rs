@@ -8,32 +8,10 @@
 //!
 //! # A complete capability
 //!
-//! ```
-//! use kiln_guest::{Error, Value};
+//! This is `capabilities/text-words`, which kiln ships and its tests build and call:
 //!
-//! /// Counts the words of `{:text "…"}`: `{:words n :distinct m}`.
-//! fn words(input: Value) -> Result<Value, Error> {
-//!     let text = input
-//!         .get_key("text")
-//!         .and_then(Value::as_str)
-//!         .ok_or_else(|| Error::new("error/argument", "expected {:text string}"))?;
-//!     let words: Vec<&str> = text.split_whitespace().collect();
-//!     let distinct: std::collections::BTreeSet<&str> = words.iter().copied().collect();
-//!     Ok(Value::map(vec![
-//!         (Value::keyword("words"), Value::Int(words.len() as i64)),
-//!         (Value::keyword("distinct"), Value::Int(distinct.len() as i64)),
-//!     ]))
-//! }
-//!
-//! kiln_guest::export!(words);
-//! # fn main() {
-//! #     let v = words(kiln_guest::read(r#"{:text "a b a"}"#).unwrap()).unwrap();
-//! #     assert_eq!(kiln_guest::print(&v), "{:distinct 2 :words 3}");
-//! # }
-//! ```
-//!
-//! Its `Cargo.toml` says `crate-type = ["cdylib"]`; `cargo xtask build-guests` builds every
-//! capability under `capabilities/` this way, and `kiln cap install` installs the `.wasm`.
+#![doc = concat!("```\n", include_str!("../../capabilities/text-words/src/lib.rs"), "\n# fn main() {\n#     let v = words(kiln_guest::read(r#\"{:text \"a b a\"}\"#).unwrap()).unwrap();\n#     assert_eq!(kiln_guest::print(&v), r#\"{:counts {\"a\" 2 \"b\" 1} :distinct 2 :words 3}\"#);\n# }\n```")]
+#![doc = "\nIts `Cargo.toml` says `crate-type = [\"cdylib\"]`; `cargo xtask build-guests` builds every capability under `capabilities/` this way, and `kiln cap install` installs the `.wasm`."]
 
 pub use rtfs::Value;
 pub use rtfs::value::{Map, Name, Seq};

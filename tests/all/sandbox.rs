@@ -474,3 +474,83 @@ fn the_code_cache_is_verified_and_shared() {
     assert_eq!(fourth, CacheOutcome::Hit);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn kiln_call_with_garbage_pointers_is_an_abi_violation() {
+    let imports = r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#;
+    for (what, args) in [
+        (
+            "id outside memory",
+            "(i32.const 0x7ffffff0) (i32.const 8) (i32.const 0) (i32.const 0)",
+        ),
+        (
+            "huge id",
+            "(i32.const 64) (i32.const 100000) (i32.const 0) (i32.const 0)",
+        ),
+        (
+            "negative id length",
+            "(i32.const 64) (i32.const -1) (i32.const 0) (i32.const 0)",
+        ),
+        (
+            "argument outside memory",
+            "(i32.const 64) (i32.const 3) (i32.const 0x7ffffff0) (i32.const 64)",
+        ),
+        (
+            "undecodable argument",
+            "(i32.const 64) (i32.const 3) (i32.const 64) (i32.const 3)",
+        ),
+    ] {
+        let bad = guest(
+            imports,
+            &format!("(call $call {args})"),
+            r#"(data (i32.const 64) "fwd")"#,
+        );
+        let cap = load(&bad, &[Effect::Call]).unwrap();
+        let r = sandbox()
+            .call(&cap, &Value::Nil, small(), Arc::new(NoDispatch))
+            .map(|o| o.value);
+        assert!(
+            matches!(
+                r,
+                Err(SandboxError::AbiViolation { .. }) | Err(SandboxError::TooLarge { .. })
+            ),
+            "{what}: {r:?}"
+        );
+    }
+    still_serves();
+}
+
+/// Recurses `depth` wasm frames (each with locals), then forwards its input through
+/// `kiln.call`.
+fn deep_forwarder(depth: u32) -> Vec<u8> {
+    guest(
+        r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
+        &format!("(call $down (i32.const {depth}) (local.get $ptr) (local.get $len))"),
+        r#"(data (i32.const 64) "fwd")
+           (func $down (param $n i32) (param $p i32) (param $l i32) (result i64)
+             (local $a i64) (local $b i64) (local $c i64) (local $d i64)
+             (if (result i64) (i32.eqz (local.get $n))
+               (then (call $call (i32.const 64) (i32.const 3) (local.get $p) (local.get $l)))
+               (else (call $down (i32.sub (local.get $n) (i32.const 1)) (local.get $p) (local.get $l)))))"#,
+    )
+}
+
+#[test]
+fn nesting_to_the_limit_with_deep_wasm_recursion_at_every_level() {
+    // Deep enough to use a good part of the wasm stack at every level, shallow enough not to
+    // overflow it: the worker's native stack must hold all levels at once.
+    let cap = load(&deep_forwarder(3000), &[Effect::Call]).unwrap();
+    let d = Arc::new(Forward { cap: cap.clone() });
+    match sandbox().call(&cap, &v("[1 2]"), small(), d) {
+        Err(SandboxError::Guest { message, .. }) => {
+            assert!(message.contains("nested deeper"), "{message}")
+        }
+        other => panic!("deep nesting: {other:?}"),
+    }
+    // Beyond the wasm stack limit at one level it is a clean StackOverflow.
+    let cap = load(&deep_forwarder(1_000_000), &[Effect::Call]).unwrap();
+    let d = Arc::new(Forward { cap: cap.clone() });
+    let r = sandbox().call(&cap, &v("1"), small(), d);
+    assert!(matches!(r, Err(SandboxError::StackOverflow)), "{r:?}");
+    still_serves();
+}

@@ -1,5 +1,6 @@
-//! `text.words` — tokenizes text and counts words: `{:text "…"}` →
-//! `{:words n :distinct m :counts {"word" k …}}` (lower-cased, split on non-alphanumerics).
+// `text.words` — tokenizes text and counts words: `{:text "…"}` →
+// `{:words n :distinct m :counts {"word" k …}}` (lower-cased, split on non-alphanumerics).
+// This file is also the guest SDK's documented example (guest-sdk/src/lib.rs includes it).
 
 use std::collections::BTreeMap;
 
