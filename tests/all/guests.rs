@@ -27,7 +27,7 @@ fn built() -> &'static PathBuf {
                 "wasm32-unknown-unknown",
                 &["text-words", "json-parse", "json-emit", "rtfs-engine"][..],
             ),
-            ("wasm32-wasip1", &["fs-read-json"][..]),
+            ("wasm32-wasip1", &["fs-read-json", "fs-write-text"][..]),
         ] {
             let mut cmd = std::process::Command::new(env!("CARGO"));
             cmd.args([
@@ -304,5 +304,59 @@ fn fs_read_json_reads_inside_its_grant_only() {
         g.checked(&[home]),
         Err(SandboxError::ImportNotCovered { .. })
     ));
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn writing_needs_a_writable_grant() {
+    let base = std::env::temp_dir().join(format!("kiln-fsw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let effects = set(&[Effect::FsRead, Effect::FsWrite, Effect::Log, Effect::Env]);
+    let module = wasm("fs_write_text", "wasm32-wasip1");
+    let cap = |write: bool| {
+        let grants = Grants {
+            effects: effects.clone(),
+            dirs: vec![DirGrant {
+                host: base.clone(),
+                guest: "/out".into(),
+                write,
+            }],
+            env: vec![],
+        }
+        .checked(&[])
+        .unwrap();
+        sandbox().load_granted(&module, &effects, &grants).unwrap()
+    };
+    let input = v(r#"{:path "/out/note.txt" :text "hello"}"#);
+    let run = |c: &Arc<Capability>| {
+        sandbox()
+            .call(c, &input, limits(), Arc::new(NoDispatch))
+            .map(|o| o.value)
+    };
+    match run(&cap(false)) {
+        Err(SandboxError::Guest { kind, .. }) => assert_eq!(kind, "fs/denied"),
+        other => panic!("write to a read-only grant: {other:?}"),
+    }
+    assert!(!base.join("note.txt").exists());
+    assert_eq!(
+        rtfs::print::print(&run(&cap(true)).unwrap()),
+        "{:written 5}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(base.join("note.txt")).unwrap(),
+        "hello"
+    );
+    // A write grant needs :fs/write granted.
+    let g = Grants {
+        effects: set(&[Effect::FsRead]),
+        dirs: vec![DirGrant {
+            host: base.clone(),
+            guest: "/out".into(),
+            write: true,
+        }],
+        env: vec![],
+    };
+    assert!(g.checked(&[]).is_err());
     std::fs::remove_dir_all(&base).ok();
 }

@@ -177,12 +177,13 @@ fn demo() -> Result<(), String> {
 }
 
 /// The capabilities under `capabilities/` and the wasm target each is built for.
-const GUESTS: [(&str, &str); 5] = [
+const GUESTS: [(&str, &str); 6] = [
     ("text-words", "wasm32-unknown-unknown"),
     ("json-parse", "wasm32-unknown-unknown"),
     ("json-emit", "wasm32-unknown-unknown"),
     ("rtfs-engine", "wasm32-unknown-unknown"),
     ("fs-read-json", "wasm32-wasip1"),
+    ("fs-write-text", "wasm32-wasip1"),
 ];
 
 /// Builds every capability for wasm32 in release and records each artifact's SHA-256 in
