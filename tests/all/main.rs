@@ -8,3 +8,4 @@ mod fuzz_replay;
 mod guests;
 mod reader;
 mod sandbox;
+mod store;

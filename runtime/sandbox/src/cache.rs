@@ -60,19 +60,23 @@ impl ArtifactIndex for FileIndex {
     }
 }
 
-/// Writes `name` in `dir` through a temporary file, fsync and rename.
+/// Writes `name` in `dir` through a temporary file, fsync and rename, all through a cap-std
+/// handle on `dir`.
 pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let d = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    write_in(&d, name, bytes)
+}
+
+fn write_in(d: &cap_std::fs::Dir, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = format!(".{name}.{}.tmp", std::process::id());
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = d.create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, dir.join(name))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    d.rename(&tmp, d, name)?;
+    let _ = d.try_clone()?.into_std_file().sync_all();
     Ok(())
 }
 
@@ -88,10 +92,12 @@ pub enum CacheOutcome {
     Replaced,
 }
 
-/// Precompiled modules in a directory (shareable between homes that share the index).
+/// Precompiled modules in a directory (shareable between homes that share the index),
+/// accessed through a cap-std handle.
 #[derive(Clone)]
 pub struct CodeCache {
-    dir: PathBuf,
+    path: PathBuf,
+    dir: Arc<cap_std::fs::Dir>,
     index: Arc<dyn ArtifactIndex>,
 }
 
@@ -112,9 +118,14 @@ impl CodeCache {
         dir: impl Into<PathBuf>,
         index: Arc<dyn ArtifactIndex>,
     ) -> std::io::Result<CodeCache> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
-        Ok(CodeCache { dir, index })
+        let path = dir.into();
+        std::fs::create_dir_all(&path)?;
+        let dir = cap_std::fs::Dir::open_ambient_dir(&path, cap_std::ambient_authority())?;
+        Ok(CodeCache {
+            path,
+            dir: Arc::new(dir),
+            index,
+        })
     }
 
     /// The cache key of a module for an engine.
@@ -127,7 +138,7 @@ impl CodeCache {
 
     /// The artifact path of a key.
     pub fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.cwasm"))
+        self.path.join(format!("{key}.cwasm"))
     }
 
     /// The compiled module for `bytes` (whose SHA-256 is `module_sha`): a verified cached
@@ -140,8 +151,9 @@ impl CodeCache {
     ) -> Result<(Module, CacheOutcome)> {
         let key = Self::key(engine, module_sha);
         let path = self.path(&key);
+        let name = format!("{key}.cwasm");
         let mut outcome = CacheOutcome::Miss;
-        if let Ok(artifact) = std::fs::read(&path) {
+        if let Ok(artifact) = self.dir.read(&name) {
             let sha: [u8; 32] = Sha256::digest(&artifact).into();
             if self.index.get(&key) == Some(sha) {
                 // SAFETY: these bytes hash to the value recorded when this process (or one
@@ -161,8 +173,7 @@ impl CodeCache {
                     why: crate::abi::bounded(&e.to_string(), 1024),
                 })?;
         let sha: [u8; 32] = Sha256::digest(&artifact).into();
-        let name = format!("{key}.cwasm");
-        write_atomically(&self.dir, &name, &artifact)
+        write_in(&self.dir, &name, &artifact)
             .and_then(|_| self.index.put(&key, sha))
             .map_err(|e| SandboxError::Cache(format!("writing {}: {e}", path.display())))?;
         // SAFETY: `artifact` was produced by `precompile_module` of this very engine just now.

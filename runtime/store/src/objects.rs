@@ -1,8 +1,11 @@
 //! Immutable objects named by the SHA-256 of their bytes, written atomically before anything
-//! references them and verified on every read.
+//! references them and verified on every read. All file access goes through a cap-std `Dir`
+//! handle on the objects directory, so no path can lead outside it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
 
 use crate::error::{Result, StoreError, io};
 use crate::hash::Hash;
@@ -19,58 +22,78 @@ pub trait ObjectStore: Send + Sync {
 
 /// Objects as files `objects/ab/cdef…` in the home.
 pub struct FsObjects {
-    dir: PathBuf,
+    path: PathBuf,
+    dir: Dir,
 }
 
 impl FsObjects {
-    /// Objects under `dir` (created if missing).
-    pub fn open(dir: impl Into<PathBuf>) -> Result<FsObjects> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        Ok(FsObjects { dir })
+    /// Objects under `path` (created if missing).
+    pub fn open(path: impl Into<PathBuf>) -> Result<FsObjects> {
+        let path = path.into();
+        std::fs::create_dir_all(&path).map_err(|e| io(&path, e))?;
+        let dir =
+            Dir::open_ambient_dir(&path, cap_std::ambient_authority()).map_err(|e| io(&path, e))?;
+        Ok(FsObjects { path, dir })
     }
 
-    fn path(&self, hash: &Hash) -> PathBuf {
+    fn rel(hash: &Hash) -> (String, PathBuf) {
         let hex = hash.hex();
-        self.dir.join(&hex[..2]).join(&hex[2..])
+        let shard = hex[..2].to_string();
+        let rel = Path::new(&shard).join(&hex[2..]);
+        (shard, rel)
+    }
+
+    fn err(&self, rel: &Path, e: std::io::Error) -> StoreError {
+        io(&self.path.join(rel), e)
     }
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+fn sync_dir(dir: &Dir) {
+    if let Ok(d) = dir.try_clone() {
+        let _ = d.into_std_file().sync_all();
     }
 }
 
 impl ObjectStore for FsObjects {
     fn put(&self, bytes: &[u8]) -> Result<Hash> {
         let hash = Hash::of(bytes);
-        let path = self.path(&hash);
-        if path.exists() && self.get(&hash).is_ok() {
+        let (shard, rel) = Self::rel(&hash);
+        if self.dir.exists(&rel) && self.get(&hash).is_ok() {
             return Ok(hash);
         }
-        let parent = path.parent().expect("object paths have a parent");
-        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), &hash.hex()[..16]));
+        self.dir
+            .create_dir_all(&shard)
+            .map_err(|e| self.err(Path::new(&shard), e))?;
+        let shard_dir = self
+            .dir
+            .open_dir(&shard)
+            .map_err(|e| self.err(Path::new(&shard), e))?;
+        let tmp = format!(".tmp-{}-{}", std::process::id(), &hash.hex()[..16]);
         {
-            let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-            f.write_all(bytes).map_err(|e| io(&tmp, e))?;
-            f.sync_all().map_err(|e| io(&tmp, e))?;
+            let mut f = shard_dir
+                .create(&tmp)
+                .map_err(|e| self.err(Path::new(&tmp), e))?;
+            f.write_all(bytes)
+                .map_err(|e| self.err(Path::new(&tmp), e))?;
+            f.sync_all().map_err(|e| self.err(Path::new(&tmp), e))?;
         }
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        sync_dir(parent);
+        let name = &hash.hex()[2..];
+        shard_dir
+            .rename(&tmp, &shard_dir, name)
+            .map_err(|e| self.err(&rel, e))?;
+        sync_dir(&shard_dir);
         sync_dir(&self.dir);
         Ok(hash)
     }
 
     fn get(&self, hash: &Hash) -> Result<Vec<u8>> {
-        let path = self.path(hash);
-        let bytes = match std::fs::read(&path) {
+        let (_, rel) = Self::rel(hash);
+        let bytes = match self.dir.read(&rel) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Missing(*hash));
             }
-            Err(e) => return Err(io(&path, e)),
+            Err(e) => return Err(self.err(&rel, e)),
         };
         if Hash::of(&bytes) != *hash {
             return Err(StoreError::Corrupt(*hash));
@@ -79,6 +102,6 @@ impl ObjectStore for FsObjects {
     }
 
     fn has(&self, hash: &Hash) -> bool {
-        self.path(hash).exists()
+        self.dir.exists(Self::rel(hash).1)
     }
 }
