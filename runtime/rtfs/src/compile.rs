@@ -716,7 +716,13 @@ impl Compiler {
         self.expr(&args[1], tail)?;
         let end = self.emit(Op::Jump(0));
         self.patch(j);
-        match args.get(2) {
+        self.else_branch(args.get(2), end, tail)
+    }
+
+    /// Compiles an optional else branch (nil when absent) and lands the then-branch's jump
+    /// after it.
+    fn else_branch(&mut self, els: Option<&Form>, end: usize, tail: bool) -> Result<()> {
+        match els {
             Some(e) => self.expr(e, tail)?,
             None => {
                 self.emit(Op::Nil);
@@ -1219,14 +1225,7 @@ impl Compiler {
         let end = self.emit(Op::Jump(0));
         self.patch(j);
         self.emit(Op::Pop);
-        match els {
-            Some(e) => self.expr(e, tail)?,
-            None => {
-                self.emit(Op::Nil);
-            }
-        }
-        self.patch(end);
-        Ok(())
+        self.else_branch(els, end, tail)
     }
 
     fn loop_form(&mut self, f: &Form, args: &[Form], tail: bool) -> Result<()> {

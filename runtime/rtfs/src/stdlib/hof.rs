@@ -224,27 +224,27 @@ fn each1(
     ))))
 }
 
-fn map(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
-    if args.len() == 2 {
-        return each1(ctx, "map", Mode::Map, &args[0], &args[1]);
-    }
-    callable("map", &args[0])?;
+/// `f` over several collections in step (stopping at the shortest), as `mode`.
+fn each_n(ctx: &mut Ctx<'_>, fname: &'static str, mode: Mode, args: &[Value]) -> Result<Flow> {
+    callable(fname, &args[0])?;
     let colls: Vec<PVec> = args[1..]
         .iter()
-        .map(|c| items(ctx, "map", c))
+        .map(|c| items(ctx, fname, c))
         .collect::<Result<_>>()?;
     let n = colls.iter().map(|c| c.len()).min().unwrap_or(0);
     let calls: Vec<Vec<Value>> = (0..n)
         .map(|i| colls.iter().map(|c| c[i].clone()).collect())
         .collect();
     let it = vec![Value::Nil; n];
-    Ok(Flow::Drive(Box::new(Each::new(
-        "map",
-        Mode::Map,
-        args[0].clone(),
-        it,
-        calls,
-    ))))
+    let each = Each::new(fname, mode, args[0].clone(), it, calls);
+    Ok(Flow::Drive(Box::new(each)))
+}
+
+fn map(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
+    if args.len() == 2 {
+        return each1(ctx, "map", Mode::Map, &args[0], &args[1]);
+    }
+    each_n(ctx, "map", Mode::Map, args)
 }
 
 fn map_indexed(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
@@ -265,23 +265,7 @@ fn map_indexed(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
 }
 
 fn mapcat(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
-    callable("mapcat", &args[0])?;
-    let colls: Vec<PVec> = args[1..]
-        .iter()
-        .map(|c| items(ctx, "mapcat", c))
-        .collect::<Result<_>>()?;
-    let n = colls.iter().map(|c| c.len()).min().unwrap_or(0);
-    let calls: Vec<Vec<Value>> = (0..n)
-        .map(|i| colls.iter().map(|c| c[i].clone()).collect())
-        .collect();
-    let it = vec![Value::Nil; n];
-    Ok(Flow::Drive(Box::new(Each::new(
-        "mapcat",
-        Mode::Mapcat,
-        args[0].clone(),
-        it,
-        calls,
-    ))))
+    each_n(ctx, "mapcat", Mode::Mapcat, args)
 }
 
 macro_rules! each_fn {
