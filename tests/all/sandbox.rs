@@ -554,3 +554,42 @@ fn nesting_to_the_limit_with_deep_wasm_recursion_at_every_level() {
     assert!(matches!(r, Err(SandboxError::StackOverflow)), "{r:?}");
     still_serves();
 }
+
+struct Reentrant;
+
+impl Dispatcher for Reentrant {
+    fn dispatch(&self, _: &mut NestedCall<'_>, _: &str, arg: Value) -> Result<Value, SandboxError> {
+        let cap = load(&echo(), &[]).unwrap();
+        sandbox()
+            .call(&cap, &arg, small(), Arc::new(NoDispatch))
+            .map(|o| o.value)
+    }
+}
+
+#[test]
+fn plans_run_on_a_worker_call_inline_and_dispatchers_cannot_deadlock_the_pool() {
+    let cap = load(&echo(), &[]).unwrap();
+    let out = sandbox()
+        .run_on_worker(move || {
+            (0..100)
+                .map(|i| {
+                    let o = sandbox()
+                        .call(&cap, &Value::Int(i), small(), Arc::new(NoDispatch))
+                        .unwrap();
+                    rtfs::print::print(&o.value)
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert_eq!(out.len(), 100);
+    assert_eq!(out[99], "99");
+    // A dispatcher that (wrongly) starts a top-level call is refused, not deadlocked.
+    let fwd = load(&forwarder(), &[Effect::Call]).unwrap();
+    match sandbox().call(&fwd, &Value::Int(1), small(), Arc::new(Reentrant)) {
+        Err(SandboxError::Guest { message, .. }) => {
+            assert!(message.contains("NestedCall::run"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    still_serves();
+}

@@ -184,6 +184,13 @@ struct Inner {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+thread_local! {
+    /// Set on sandbox worker threads (whose stacks are sized for the nesting limit).
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set while a call executes on this thread.
+    static IN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Prepared modules by hash.
 type Modules = HashMap<[u8; 32], Arc<InstancePre<CallState>>>;
 
@@ -412,6 +419,7 @@ impl Sandbox {
                 .name(format!("kiln-sandbox-{i}"))
                 .stack_size(stack)
                 .spawn(move || {
+                    ON_WORKER.with(|w| w.set(true));
                     loop {
                         let job = match rx.lock() {
                             Ok(r) => r.recv(),
@@ -552,6 +560,23 @@ impl Sandbox {
                 limit: max,
             });
         }
+        // A call started from inside a running call would wait on a worker its parent may
+        // hold: nested calls go through `NestedCall::run`, on the same thread.
+        if IN_CALL.with(|c| c.get()) {
+            return Err(SandboxError::Internal(
+                "Sandbox::call inside a running call: a dispatcher must use NestedCall::run".into(),
+            ));
+        }
+        // Already on a worker (e.g. a plan running through `run_on_worker`): no hop.
+        if ON_WORKER.with(|w| w.get()) {
+            let (value, fuel_used, logs) =
+                execute(&self.inner, cap, &bytes, limits, dispatcher, 0).map_err(|(e, _)| e)?;
+            return Ok(Outcome {
+                value,
+                fuel_used,
+                logs,
+            });
+        }
         let (tx, rx) = mpsc::sync_channel(1);
         let inner = self.inner.clone();
         let cap = cap.clone();
@@ -559,12 +584,7 @@ impl Sandbox {
             let r = execute(&inner, &cap, &bytes, limits, dispatcher, 0).and_then_encode();
             let _ = tx.send(r);
         });
-        self.inner
-            .jobs
-            .lock()
-            .map_err(|_| SandboxError::Internal("job queue poisoned".into()))?
-            .send(job)
-            .map_err(|_| SandboxError::Internal("sandbox workers stopped".into()))?;
+        self.submit(job)?;
         let (bytes, fuel_used, logs) = rx
             .recv()
             .map_err(|_| SandboxError::Internal("sandbox worker died".into()))??;
@@ -575,6 +595,32 @@ impl Sandbox {
             fuel_used,
             logs,
         })
+    }
+}
+
+impl Sandbox {
+    fn submit(&self, job: Job) -> Result<()> {
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| SandboxError::Internal("job queue poisoned".into()))?
+            .send(job)
+            .map_err(|_| SandboxError::Internal("sandbox workers stopped".into()))
+    }
+
+    /// Runs `f` on a sandbox worker thread and returns its result. Calls `f` makes through
+    /// [`Sandbox::call`] run inline on that worker, without a thread hop each (a plan's
+    /// evaluation is the intended `f`).
+    pub fn run_on_worker<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(Box::new(move || {
+            let _ = tx.send(f());
+        }))?;
+        rx.recv()
+            .map_err(|_| SandboxError::Internal("sandbox worker died".into()))
     }
 }
 
@@ -691,6 +737,13 @@ fn execute(
     dispatcher: Arc<dyn Dispatcher>,
     depth: u32,
 ) -> std::result::Result<(Value, u64, Vec<LogLine>), (SandboxError, u64)> {
+    struct InCall(bool);
+    impl Drop for InCall {
+        fn drop(&mut self) {
+            IN_CALL.with(|c| c.set(self.0));
+        }
+    }
+    let _guard = InCall(IN_CALL.with(|c| c.replace(true)));
     let cfg = &inner.config;
     let memory_limit = limits.memory_bytes.min(cfg.engine.max_memory_bytes);
     let timeout_ms = limits.timeout.as_millis() as u64;
