@@ -179,7 +179,7 @@ struct Inner {
     config: SandboxConfig,
     budget: Arc<AtomicU64>,
     modules: Mutex<Modules>,
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: crossbeam_channel::Sender<Job>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -256,7 +256,11 @@ fn build_engine(config: EngineConfig) -> Result<Shared> {
         .max_tables_per_module(4)
         .table_elements(100_000)
         .max_memory_size(config.max_memory_bytes as usize)
-        .max_unused_warm_slots(slots);
+        .max_unused_warm_slots(slots)
+        // Reset small memories and tables by zeroing instead of madvise: no TLB-shootdown
+        // interrupts to every thread of the process on each call.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&c).map_err(|e| SandboxError::Internal(e.to_string()))?;
     let ticker = engine.weak();
@@ -408,8 +412,7 @@ impl Sandbox {
             s.wasi.get_or_insert_with(|| deny_all_wasi().build_p1())
         })
         .map_err(|e| SandboxError::Internal(e.to_string()))?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let e = config.engine;
         let stack =
             (e.max_nesting as usize + 1) * (e.max_wasm_stack + e.host_stack_reserve) + (1 << 20);
@@ -420,15 +423,9 @@ impl Sandbox {
                 .stack_size(stack)
                 .spawn(move || {
                     ON_WORKER.with(|w| w.set(true));
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
+                    // Ends when the sandbox (the sender) is dropped.
+                    while let Ok(job) = rx.recv() {
+                        job();
                     }
                 })
                 .map_err(|e| SandboxError::Internal(format!("worker thread: {e}")))?;
@@ -440,7 +437,7 @@ impl Sandbox {
                 budget: Arc::new(AtomicU64::new(config.process_memory_budget)),
                 config,
                 modules: Mutex::new(HashMap::new()),
-                jobs: Mutex::new(tx),
+                jobs: tx,
             }),
         })
     }
@@ -602,8 +599,6 @@ impl Sandbox {
     fn submit(&self, job: Job) -> Result<()> {
         self.inner
             .jobs
-            .lock()
-            .map_err(|_| SandboxError::Internal("job queue poisoned".into()))?
             .send(job)
             .map_err(|_| SandboxError::Internal("sandbox workers stopped".into()))
     }
