@@ -142,7 +142,7 @@ impl Dispatcher for NoDispatch {
 /// A compiled, checked capability module with its grants, ready to instantiate.
 pub struct Capability {
     hash: [u8; 32],
-    pre: Arc<InstancePre<CallState>>,
+    pre: Arc<Prepared>,
     facts: ModuleFacts,
     grants: Arc<Grants>,
 }
@@ -192,7 +192,15 @@ thread_local! {
 }
 
 /// Prepared modules by hash.
-type Modules = HashMap<[u8; 32], Arc<InstancePre<CallState>>>;
+type Modules = HashMap<[u8; 32], Arc<Prepared>>;
+
+/// A module ready to instantiate, with its ABI exports looked up once.
+pub(crate) struct Prepared {
+    pre: InstancePre<CallState>,
+    memory: wasmtime::ModuleExport,
+    alloc: wasmtime::ModuleExport,
+    invoke: wasmtime::ModuleExport,
+}
 
 /// The sandbox: load modules, call them under limits.
 #[derive(Clone)]
@@ -520,13 +528,30 @@ impl Sandbox {
         Ok((Arc::new(cap), outcome))
     }
 
-    fn prepare(&self, hash: [u8; 32], module: Module) -> Result<Arc<InstancePre<CallState>>> {
+    fn prepare(&self, hash: [u8; 32], module: Module) -> Result<Arc<Prepared>> {
+        let export = |name: &str| {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| SandboxError::InvalidModule {
+                    why: format!("missing export `{name}`"),
+                })
+        };
+        let (memory, alloc, invoke) = (
+            export(abi::EXPORT_MEMORY)?,
+            export(abi::EXPORT_ALLOC)?,
+            export(abi::EXPORT_INVOKE)?,
+        );
         let pre = self.inner.linker.instantiate_pre(&module).map_err(|e| {
             SandboxError::InvalidModule {
                 why: bounded(&e.to_string(), 1024),
             }
         })?;
-        let pre = Arc::new(pre);
+        let pre = Arc::new(Prepared {
+            pre,
+            memory,
+            alloc,
+            invoke,
+        });
         self.lock_modules()?.insert(hash, pre.clone());
         Ok(pre)
     }
@@ -773,7 +798,7 @@ fn execute(
     store.set_epoch_deadline(timeout_ms.div_ceil(tick).max(1));
     store.epoch_deadline_trap();
     let used = |store: &Store<CallState>| limits.fuel - store.get_fuel().unwrap_or(0);
-    let instance = match cap.pre.instantiate(&mut store) {
+    let instance = match cap.pre.pre.instantiate(&mut store) {
         Ok(i) => i,
         Err(e) => {
             let u = used(&store);
@@ -781,12 +806,25 @@ fn execute(
         }
     };
     let result = (|| -> std::result::Result<Vec<u8>, wasmtime::Error> {
-        let memory = instance
-            .get_memory(&mut store, abi::EXPORT_MEMORY)
-            .ok_or_else(|| wasmtime::Error::new(violation("no exported memory")))?;
-        let alloc: TypedFunc<i32, i32> = instance.get_typed_func(&mut store, abi::EXPORT_ALLOC)?;
-        let invoke: TypedFunc<(i32, i32), i64> =
-            instance.get_typed_func(&mut store, abi::EXPORT_INVOKE)?;
+        // The ABI exports, looked up by index (resolved once per module).
+        let p = &cap.pre;
+        let mut export = |e: &wasmtime::ModuleExport, what: &str| {
+            instance
+                .get_module_export(&mut store, e)
+                .ok_or_else(|| wasmtime::Error::new(violation(format!("missing export {what}"))))
+        };
+        let memory = export(&p.memory, "memory")?
+            .into_memory()
+            .ok_or_else(|| wasmtime::Error::new(violation("`memory` is not a memory")))?;
+        let alloc = export(&p.alloc, "kiln_alloc")?.into_func();
+        let invoke = export(&p.invoke, "kiln_invoke")?.into_func();
+        let (Some(alloc), Some(invoke)) = (alloc, invoke) else {
+            return Err(wasmtime::Error::new(violation(
+                "ABI exports are not functions",
+            )));
+        };
+        let alloc: TypedFunc<i32, i32> = alloc.typed(&store)?;
+        let invoke: TypedFunc<(i32, i32), i64> = invoke.typed(&store)?;
         let len = i32::try_from(input.len())
             .map_err(|_| wasmtime::Error::new(violation("input larger than 2 GiB")))?;
         let ptr = alloc.call(&mut store, len)?;
