@@ -31,6 +31,7 @@ fn fuzz_inputs_replay_cleanly() {
     assert!(replay("read", rtfs::fuzzing::read) >= 1);
     assert!(replay("decode", rtfs::fuzzing::decode) >= 1);
     assert!(replay("eval", rtfs::fuzzing::eval) >= 2);
+    assert!(replay("json", rtfs::fuzzing::json) >= 1);
     // The conformance programs are good seeds for the evaluator target too.
     let table =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/conformance.tsv"))

@@ -72,3 +72,17 @@ pub fn eval(data: &[u8]) {
         let _ = it.run(&p, &mut NoHost);
     }
 }
+
+/// Parses arbitrary text as JSON (`parse-json`); whatever parses serialises back and parses
+/// to an equal value.
+pub fn json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(v) = crate::stdlib::json_to_value(text, 100)
+        && let Ok(out) = crate::stdlib::value_to_json(&v, false)
+    {
+        let again = crate::stdlib::json_to_value(&out, 100).expect("serialised JSON parses");
+        assert_eq!(print(&again), print(&v), "JSON round trip changed {out}");
+    }
+}
