@@ -177,12 +177,13 @@ fn demo() -> Result<(), String> {
 }
 
 /// The capabilities under `capabilities/` and the wasm target each is built for.
-const GUESTS: [(&str, &str); 7] = [
+const GUESTS: [(&str, &str); 8] = [
     ("text-words", "wasm32-unknown-unknown"),
     ("json-parse", "wasm32-unknown-unknown"),
     ("json-emit", "wasm32-unknown-unknown"),
     ("rtfs-engine", "wasm32-unknown-unknown"),
     ("hash-sha256", "wasm32-unknown-unknown"),
+    ("echo", "wasm32-unknown-unknown"),
     ("fs-read-json", "wasm32-wasip1"),
     ("fs-write-text", "wasm32-wasip1"),
 ];
@@ -291,9 +292,24 @@ fn bench(which: Option<&str>) -> Result<(), String> {
         run(cargo().args(["bench", "-p", "rtfs", "--bench", "workloads"]))?;
     }
     if matches!(which, None | Some("peers")) {
+        let peers = root.join("benches/peers/Cargo.toml");
         run(cargo()
-            .args(["run", "--release", "--manifest-path"])
-            .arg(root.join("benches/peers/Cargo.toml")))?;
+            .args(["run", "--release", "--bin", "kiln-peers", "--manifest-path"])
+            .arg(&peers))?;
+        // B2: Extism 1.30.0 beside kiln on the same trivial echo.
+        build_guests()?;
+        run(cargo()
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--manifest-path",
+            ])
+            .arg(root.join("benches/peers/guests/extism-echo/Cargo.toml")))?;
+        run(cargo()
+            .args(["run", "--release", "--bin", "b2", "--manifest-path"])
+            .arg(&peers))?;
     }
     Ok(())
 }

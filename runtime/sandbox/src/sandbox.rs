@@ -267,7 +267,7 @@ fn build_engine(config: EngineConfig) -> Result<Shared> {
         .max_unused_warm_slots(slots)
         // Reset small memories and tables by zeroing instead of madvise: no TLB-shootdown
         // interrupts to every thread of the process on each call.
-        .linear_memory_keep_resident(1 << 20)
+        .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(64 << 10);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&c).map_err(|e| SandboxError::Internal(e.to_string()))?;
