@@ -52,6 +52,20 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An error for a file operation a granted capability could not do, saying why in terms of
+/// its grant (kind `fs/denied`, data `{:path p}`).
+pub fn fs_error(verb: &str, path: &str, e: &std::io::Error) -> Error {
+    let why = match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => format!(
+            "{e} — the path is outside the directories granted to this capability, or the grant is read-only"
+        ),
+        std::io::ErrorKind::NotFound => format!("{e} — no such file in the granted directories"),
+        _ => e.to_string(),
+    };
+    Error::new("fs/denied", format!("cannot {verb} {path}: {why}"))
+        .with_data(Value::map(vec![(Value::keyword("path"), Value::str(path))]))
+}
+
 /// Log levels for [`log`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
