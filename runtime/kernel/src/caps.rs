@@ -146,31 +146,15 @@ fn grants_of(manifest: &Value, effects: &BTreeSet<Effect>) -> Result<Grants, Fai
 /// Reads a manifest file: an RTFS program whose last `(capability …)` form describes the
 /// module (no `:implementation`; kiln extension key `:grants`).
 fn read_manifest(path: &Path) -> Result<Value, Failure> {
-    struct Capture(Vec<Value>);
-    impl rtfs::Host for Capture {
-        fn call(
-            &mut self,
-            r: &rtfs::vm::CallRequest<'_>,
-            _: &mut u64,
-        ) -> Result<Value, rtfs::vm::CallFailure> {
-            Err(rtfs::vm::CallFailure::new(
-                rtfs::vm::Reason::Unavailable,
-                format!("a manifest cannot call {}", r.id),
-            ))
-        }
-        fn capability(&mut self, d: &Value) {
-            self.0.push(d.clone());
-        }
-    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
     let mut it = rtfs::Interpreter::default();
     let name = path.display().to_string();
-    let mut cap = Capture(Vec::new());
+    let mut host = rtfs::vm::DescriptorHost::default();
     it.compile(&text, Some(&name))
-        .and_then(|p| it.run(&p, &mut cap))
+        .and_then(|p| it.run(&p, &mut host))
         .map_err(|e| Failure(crate::report::render_error(&e, Some((&name, &text)))))?;
-    cap.0
+    host.descriptors
         .pop()
         .ok_or_else(|| Failure(format!("{name} has no (capability …) form")))
 }

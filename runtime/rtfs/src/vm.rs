@@ -172,6 +172,27 @@ impl Host for NoHost {
     }
 }
 
+/// A host with no capabilities that records the capability descriptors a program produces
+/// (reading manifests, running capability programs on the host evaluator).
+#[derive(Debug, Default)]
+pub struct DescriptorHost {
+    /// The descriptors, in the order the program evaluated them.
+    pub descriptors: Vec<Value>,
+}
+
+impl Host for DescriptorHost {
+    fn call(&mut self, request: &CallRequest<'_>, _: &mut u64) -> Result<Value, CallFailure> {
+        Err(CallFailure::new(
+            Reason::Unavailable,
+            format!("no capabilities here: cannot call {}", request.id),
+        ))
+    }
+
+    fn capability(&mut self, descriptor: &Value) {
+        self.descriptors.push(descriptor.clone());
+    }
+}
+
 /// A program-level (global) variable, shared by every closure the program made.
 #[derive(Debug)]
 pub struct GlobalCell {

@@ -224,26 +224,10 @@ fn main() {
         },
         &mut || {
             let mut it = rtfs::Interpreter::default();
-            struct H(Vec<Value>);
-            impl rtfs::Host for H {
-                fn call(
-                    &mut self,
-                    r: &rtfs::vm::CallRequest<'_>,
-                    _: &mut u64,
-                ) -> Result<Value, rtfs::vm::CallFailure> {
-                    Err(rtfs::vm::CallFailure::new(
-                        rtfs::vm::Reason::Unavailable,
-                        r.id,
-                    ))
-                }
-                fn capability(&mut self, d: &Value) {
-                    self.0.push(d.clone());
-                }
-            }
-            let mut h = H(Vec::new());
+            let mut h = rtfs::vm::DescriptorHost::default();
             let p = it.compile(program, None).unwrap();
             it.run(&p, &mut h).unwrap();
-            let imp = h.0[0].get_key("implementation").unwrap().clone();
+            let imp = h.descriptors[0].get_key("implementation").unwrap().clone();
             it.apply(&imp, &[Value::Int(1000)], &mut h).unwrap();
         },
         20,
