@@ -193,22 +193,28 @@ fn invalid(why: impl fmt::Display) -> SandboxError {
     }
 }
 
-/// Checks a module before compiling it: sizes, the guest ABI exports, and imports ⊆ declared
-/// effects ⊆ granted effects, naming the first import or effect that is not covered.
+/// Checks a module before compiling it: [`inspect`] then [`check_effects`] — sizes, the guest
+/// ABI exports, and imports ⊆ declared effects ⊆ granted effects, naming the first import or
+/// effect that is not covered.
 pub fn check_module(
     bytes: &[u8],
     declared: &BTreeSet<Effect>,
     granted: &BTreeSet<Effect>,
     limits: &InstallLimits,
 ) -> Result<ModuleFacts> {
-    use wasmparser::{Parser, Payload, TypeRef};
-    if bytes.len() as u64 > limits.max_module_bytes {
-        return Err(too_large(
-            "module",
-            bytes.len() as u64,
-            limits.max_module_bytes,
-        ));
-    }
+    let facts = inspect(bytes, limits)?;
+    check_effects(&facts, declared, granted)?;
+    Ok(facts)
+}
+
+/// Checks that declared effects are granted and that every import's effect is declared,
+/// naming the first that is not (the part of the install check that depends on the grants;
+/// cheap, so it runs on every load of an already inspected module).
+pub fn check_effects(
+    facts: &ModuleFacts,
+    declared: &BTreeSet<Effect>,
+    granted: &BTreeSet<Effect>,
+) -> Result<()> {
     for e in declared {
         if *e != Effect::Pure && !granted.contains(e) {
             return Err(SandboxError::ImportNotCovered {
@@ -217,6 +223,32 @@ pub fn check_module(
                 why: "granted".into(),
             });
         }
+    }
+    for (module, name) in &facts.imports {
+        if let Some(effect) = import_effect(module, name)
+            && effect != Effect::Pure
+            && !declared.contains(&effect)
+        {
+            return Err(SandboxError::ImportNotCovered {
+                import: format!("{module}.{name}"),
+                effect: effect.to_string(),
+                why: "declared".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The grant-independent install check: sizes (compile bombs), the ABI exports, and imports
+/// kiln provides, with the effects they need. Parses the whole module.
+pub fn inspect(bytes: &[u8], limits: &InstallLimits) -> Result<ModuleFacts> {
+    use wasmparser::{Parser, Payload, TypeRef};
+    if bytes.len() as u64 > limits.max_module_bytes {
+        return Err(too_large(
+            "module",
+            bytes.len() as u64,
+            limits.max_module_bytes,
+        ));
     }
     let mut facts = ModuleFacts::default();
     let mut exports: Vec<(String, wasmparser::ExternalKind, u32)> = Vec::new();
@@ -258,13 +290,6 @@ pub fn check_module(
                         facts.uses_wasi = true;
                     }
                     if effect != Effect::Pure {
-                        if !declared.contains(&effect) {
-                            return Err(SandboxError::ImportNotCovered {
-                                import: format!("{module}.{name}"),
-                                effect: effect.to_string(),
-                                why: "declared".into(),
-                            });
-                        }
                         facts.needed.insert(effect);
                     }
                     facts.imports.push((module, name));

@@ -17,7 +17,7 @@ use wasmtime::{
 };
 
 use crate::abi::{self, bounded};
-use crate::effects::{Effect, InstallLimits, ModuleFacts, check_module};
+use crate::effects::{Effect, InstallLimits, ModuleFacts, check_effects, inspect};
 use crate::error::{Result, SandboxError};
 use crate::grants::Grants;
 
@@ -143,7 +143,6 @@ impl Dispatcher for NoDispatch {
 pub struct Capability {
     hash: [u8; 32],
     pre: Arc<Prepared>,
-    facts: ModuleFacts,
     grants: Arc<Grants>,
 }
 
@@ -151,7 +150,7 @@ impl std::fmt::Debug for Capability {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capability")
             .field("hash", &hex(&self.hash))
-            .field("facts", &self.facts)
+            .field("facts", &self.pre.facts)
             .finish()
     }
 }
@@ -169,7 +168,7 @@ impl Capability {
 
     /// What the install check learnt.
     pub fn facts(&self) -> &ModuleFacts {
-        &self.facts
+        &self.pre.facts
     }
 }
 
@@ -197,6 +196,7 @@ type Modules = HashMap<[u8; 32], Arc<Prepared>>;
 /// A module ready to instantiate, with its ABI exports looked up once.
 pub(crate) struct Prepared {
     pre: InstancePre<CallState>,
+    facts: ModuleFacts,
     memory: wasmtime::ModuleExport,
     alloc: wasmtime::ModuleExport,
     invoke: wasmtime::ModuleExport,
@@ -479,26 +479,14 @@ impl Sandbox {
         declared: &BTreeSet<Effect>,
         grants: &Grants,
     ) -> Result<Arc<Capability>> {
-        let facts = check_module(bytes, declared, &grants.effects, &self.inner.config.install)?;
-        let hash: [u8; 32] = Sha256::digest(bytes).into();
-        let cached = self.lock_modules()?.get(&hash).cloned();
-        let pre = match cached {
-            Some(pre) => pre,
-            None => {
-                let module = Module::new(&self.inner.engine, bytes).map_err(|e| {
-                    SandboxError::InvalidModule {
-                        why: bounded(&e.to_string(), 1024),
-                    }
-                })?;
-                self.prepare(hash, module)?
-            }
-        };
-        Ok(Arc::new(Capability {
-            hash,
-            pre,
-            facts,
-            grants: Arc::new(grants.clone()),
-        }))
+        let engine = &self.inner.engine;
+        let (cap, _) = self.load_with(bytes, declared, grants, |_| {
+            let module = Module::new(engine, bytes).map_err(|e| SandboxError::InvalidModule {
+                why: bounded(&e.to_string(), 1024),
+            })?;
+            Ok((module, crate::cache::CacheOutcome::Miss))
+        })?;
+        Ok(cap)
     }
 
     /// As [`Sandbox::load`], compiling through a code cache; says whether the cache hit.
@@ -509,26 +497,45 @@ impl Sandbox {
         grants: &Grants,
         cache: &crate::cache::CodeCache,
     ) -> Result<(Arc<Capability>, crate::cache::CacheOutcome)> {
-        let facts = check_module(bytes, declared, &grants.effects, &self.inner.config.install)?;
+        let engine = &self.inner.engine;
+        self.load_with(bytes, declared, grants, |hash| {
+            cache.module(engine, bytes, hash)
+        })
+    }
+
+    /// The one load path. A module seen before (by hash) is neither parsed nor compiled again:
+    /// only its effects are re-checked against these grants. A new one is inspected (sizes,
+    /// ABI, imports) and effect-checked before `compile` runs.
+    fn load_with(
+        &self,
+        bytes: &[u8],
+        declared: &BTreeSet<Effect>,
+        grants: &Grants,
+        compile: impl FnOnce(&[u8; 32]) -> Result<(Module, crate::cache::CacheOutcome)>,
+    ) -> Result<(Arc<Capability>, crate::cache::CacheOutcome)> {
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         let cached = self.lock_modules()?.get(&hash).cloned();
         let (pre, outcome) = match cached {
-            Some(pre) => (pre, crate::cache::CacheOutcome::Hit),
+            Some(pre) => {
+                check_effects(&pre.facts, declared, &grants.effects)?;
+                (pre, crate::cache::CacheOutcome::Hit)
+            }
             None => {
-                let (module, outcome) = cache.module(&self.inner.engine, bytes, &hash)?;
-                (self.prepare(hash, module)?, outcome)
+                let facts = inspect(bytes, &self.inner.config.install)?;
+                check_effects(&facts, declared, &grants.effects)?;
+                let (module, outcome) = compile(&hash)?;
+                (self.prepare(hash, module, facts)?, outcome)
             }
         };
         let cap = Capability {
             hash,
             pre,
-            facts,
             grants: Arc::new(grants.clone()),
         };
         Ok((Arc::new(cap), outcome))
     }
 
-    fn prepare(&self, hash: [u8; 32], module: Module) -> Result<Arc<Prepared>> {
+    fn prepare(&self, hash: [u8; 32], module: Module, facts: ModuleFacts) -> Result<Arc<Prepared>> {
         let export = |name: &str| {
             module
                 .get_export_index(name)
@@ -548,6 +555,7 @@ impl Sandbox {
         })?;
         let pre = Arc::new(Prepared {
             pre,
+            facts,
             memory,
             alloc,
             invoke,
@@ -783,7 +791,7 @@ fn execute(
     };
     let mut store = Store::new(&inner.engine, state);
     store.limiter(|s| &mut s.limiter);
-    let pipes = if cap.facts.uses_wasi {
+    let pipes = if cap.pre.facts.uses_wasi {
         let (ctx, pipes) = wasi_for(&cap.grants, limits.deterministic).map_err(|e| (e, 0))?;
         store.data_mut().wasi = Some(ctx);
         Some(pipes)
