@@ -293,6 +293,13 @@ impl Compiler {
         self.patch_to(at, target);
     }
 
+    /// Lands every pending jump in `at` here.
+    fn patch_all(&mut self, at: Vec<usize>) {
+        for j in at {
+            self.patch(j);
+        }
+    }
+
     fn patch_to(&mut self, at: usize, target: Label) {
         let op = &mut self.f().chunk.code[at];
         match op {
@@ -643,9 +650,7 @@ impl Compiler {
                             }));
                         }
                     }
-                    for j in jumps {
-                        self.patch(j);
-                    }
+                    self.patch_all(jumps);
                     return Ok(());
                 }
                 "let" => return self.let_form(f, args, tail),
@@ -748,9 +753,7 @@ impl Compiler {
             self.patch(j);
         }
         self.emit(Op::Nil);
-        for e in ends {
-            self.patch(e);
-        }
+        self.patch_all(ends);
         Ok(())
     }
 
@@ -789,9 +792,7 @@ impl Compiler {
             }
             ends.push(self.emit(Op::Jump(0)));
         }
-        for e in ends {
-            self.patch(e);
-        }
+        self.patch_all(ends);
         Ok(())
     }
 
@@ -1823,9 +1824,7 @@ impl Compiler {
             self.patch(next);
         }
         self.emit(Op::Rethrow);
-        for d in done {
-            self.patch(d);
-        }
+        self.patch_all(done);
         if let (Some(fin), Some(h2)) = (finally, h2) {
             self.emit(Op::PopHandler);
             let to_ok = self.emit(Op::Jump(0));
@@ -1898,15 +1897,11 @@ impl Compiler {
             self.expr(body, tail)?;
             self.pop_scope();
             ends.push(self.emit(Op::Jump(0)));
-            for j in fails {
-                self.patch(j);
-            }
+            self.patch_all(fails);
         }
         self.span = f.span;
         self.emit(Op::MatchFail(t));
-        for e in ends {
-            self.patch(e);
-        }
+        self.patch_all(ends);
         Ok(())
     }
 
@@ -2097,9 +2092,7 @@ impl Compiler {
         };
         while let Some(level) = levels.pop() {
             self.emit(Op::Jump(level.top));
-            for e in level.ends {
-                self.patch(e);
-            }
+            self.patch_all(level.ends);
         }
         for _ in 0..scopes {
             self.pop_scope();
@@ -2258,9 +2251,7 @@ impl Compiler {
         }
         self.emit(Op::Load(t));
         let end = self.emit(Op::Jump(0));
-        for n in nils {
-            self.patch(n);
-        }
+        self.patch_all(nils);
         self.emit(Op::Nil);
         self.patch(end);
         self.pop_scope();
