@@ -318,3 +318,56 @@ fn capabilities_install_list_and_call_through_the_cli() {
     );
     std::fs::remove_dir_all(&base).ok();
 }
+
+#[test]
+fn logging_shows_spans_and_never_passes_guest_control_codes_to_the_terminal() {
+    let base = std::env::temp_dir().join(format!("kiln-cli-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    // A guest that logs a terminal escape sequence (clear screen) and a bell, then echoes.
+    let wasm = crate::sandbox::guest(
+        r#"(import "kiln" "log" (func $log (param i32 i32 i32)))"#,
+        "(call $log (i32.const 2) (i32.const 100) (i32.const 10))
+         (call $ok (local.get $ptr) (local.get $len))",
+        r#"(data (i32.const 100) "\1b[2Jboom\07")"#,
+    );
+    let file = base.join("loud.wasm");
+    std::fs::write(&file, wasm).unwrap();
+    let manifest = base.join("loud.rtfs");
+    std::fs::write(&manifest, r#"(capability "loud" :effects [:log])"#).unwrap();
+    let h = base.join("home");
+    let h = h.to_str().unwrap();
+    let o = kiln(&[
+        "--home",
+        h,
+        "cap",
+        "install",
+        file.to_str().unwrap(),
+        "--id",
+        "loud",
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
+        .args(["--home", h, "call", "loud", "7"])
+        .env("KILN_LOG", "debug")
+        .output()
+        .unwrap();
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(out.trim(), "7", "{err}");
+    // The spans of one call: the kernel's `call` around the sandbox's `capability_call`.
+    assert!(err.contains("call{id=\"loud\"}"), "{err}");
+    assert!(err.contains("capability_call{module="), "{err}");
+    assert!(err.contains("capability returned"), "{err}");
+    assert!(err.contains("fuel="), "{err}");
+    // The guest's text arrives, escaped: no raw ESC or BEL reaches stderr.
+    assert!(err.contains("boom"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    // Without KILN_LOG only the guest's log line is printed, escaped as well.
+    let o = kiln(&["--home", h, "call", "loud", "7"]);
+    let err = text(&o.stderr);
+    assert!(err.contains("log[2] \\u{1b}[2Jboom\\u{7}"), "{err:?}");
+    assert!(!err.contains("capability_call"), "{err}");
+    let _ = std::fs::remove_dir_all(&base);
+}

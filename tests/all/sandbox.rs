@@ -18,7 +18,7 @@ fn sandbox() -> &'static Sandbox {
 
 /// The ABI boilerplate around an `invoke` body. The data segment at 0 holds the 7-byte
 /// envelope prefix `{:ok ` (CBOR: map(1), tag 40000, text "ok").
-fn guest(imports: &str, invoke: &str, extra: &str) -> Vec<u8> {
+pub(crate) fn guest(imports: &str, invoke: &str, extra: &str) -> Vec<u8> {
     let src = format!(
         r#"(module
   {imports}

@@ -242,7 +242,9 @@ pub fn install(
             ]),
         ),
     ]);
-    Ok(rt.home.registry.register(&m, true)?)
+    let version = rt.home.registry.register(&m, true)?;
+    tracing::info!(id, %version, "installed");
+    Ok(version)
 }
 
 /// `kiln cap list`: one line per active capability.
@@ -306,6 +308,8 @@ impl Dispatcher for HomeDispatch {
             id: id.into(),
             message: m,
         };
+        let span = tracing::debug_span!("call", id, nested = true);
+        let _entered = span.enter();
         let (cap, manifest) = load(&self.rt, id).map_err(|e| fail(e.0))?;
         schema_check(&manifest, "input-schema", &arg, "input").map_err(|e| fail(e.0))?;
         let out = call.run(&cap, &arg, self.limits)?;
@@ -326,6 +330,8 @@ pub struct Called {
 
 /// `kiln call ID [ARG]`: runs the active (or pinned `ID@prefix`) version on ARG.
 pub fn call(rt: Arc<Runtime>, spec: &str, arg: &Value, limits: Limits) -> Result<Called, Failure> {
+    let span = tracing::info_span!("call", id = spec);
+    let _entered = span.enter();
     if !arg.is_data() {
         return Err(Failure("the argument must be a data value".into()));
     }

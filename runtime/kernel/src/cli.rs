@@ -85,6 +85,21 @@ pub const OK: u8 = 0;
 /// Exit code for an error.
 pub const ERROR: u8 = 1;
 
+/// Diagnostics go to stderr through `tracing`, filtered by `KILN_LOG` (e.g. `KILN_LOG=debug`,
+/// or `KILN_LOG=kiln_sandbox=debug`); warnings only by default. Spans: `plan` per plan run,
+/// `call` per capability call, `capability_call` per sandboxed execution (fuel, µs, outcome).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A malformed KILN_LOG falls back to warnings rather than stopping the command.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -101,6 +116,8 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(ERROR);
                 }
             };
+            let span = tracing::info_span!("plan", source = %name);
+            let _entered = span.enter();
             let mut it = rtfs::Interpreter::default();
             let result = it
                 .compile(&text, Some(&name))
@@ -159,7 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
             match crate::caps::call(rt, &id, &arg, limits) {
                 Ok(c) => {
                     for l in &c.logs {
-                        eprintln!("log[{}] {}", l.level, l.text);
+                        eprintln!("log[{}] {}", l.level, printable(&l.text));
                     }
                     if cli.json {
                         println!("{}", json_result(&Ok(c.value)));
@@ -179,6 +196,20 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
     }
+}
+
+/// Guest text made safe for a terminal: control characters (escape sequences included)
+/// are shown escaped instead of being interpreted.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn home_dir(home: &Option<PathBuf>) -> PathBuf {

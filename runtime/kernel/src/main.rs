@@ -5,5 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    kiln::cli::init_logging();
     kiln::cli::run(kiln::cli::Cli::parse())
 }

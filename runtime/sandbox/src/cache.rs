@@ -164,6 +164,10 @@ impl CodeCache {
                     .map_err(|e| SandboxError::Cache(format!("{}: {e}", path.display())))?;
                 return Ok((module, CacheOutcome::Hit));
             }
+            tracing::warn!(
+                artifact = %path.display(),
+                "compiled artifact does not match the hash recorded for it; recompiling"
+            );
             outcome = CacheOutcome::Replaced;
         }
         let artifact =

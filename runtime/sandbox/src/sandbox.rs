@@ -523,7 +523,14 @@ impl Sandbox {
             None => {
                 let facts = inspect(bytes, &self.inner.config.install)?;
                 check_effects(&facts, declared, &grants.effects)?;
+                let started = Instant::now();
                 let (module, outcome) = compile(&hash)?;
+                tracing::debug!(
+                    module = %hex(&hash[..6]),
+                    ?outcome,
+                    ms = started.elapsed().as_millis() as u64,
+                    "module prepared"
+                );
                 (self.prepare(hash, module, facts)?, outcome)
             }
         };
@@ -615,9 +622,7 @@ impl Sandbox {
             let _ = tx.send(r);
         });
         self.submit(job)?;
-        let (bytes, fuel_used, logs) = rx
-            .recv()
-            .map_err(|_| SandboxError::Internal("sandbox worker died".into()))??;
+        let (bytes, fuel_used, logs) = wait_briefly_spinning(&rx)??;
         let value = decode(&bytes, decode_limits(max))
             .map_err(|e| SandboxError::Internal(e.to_string()))?;
         Ok(Outcome {
@@ -647,9 +652,23 @@ impl Sandbox {
         self.submit(Box::new(move || {
             let _ = tx.send(f());
         }))?;
-        rx.recv()
-            .map_err(|_| SandboxError::Internal("sandbox worker died".into()))
+        wait_briefly_spinning(&rx)
     }
+}
+
+/// Waits for a worker's reply. Most calls finish within microseconds, far sooner than a
+/// parked thread can be woken again, so the caller polls for a short while before it blocks.
+fn wait_briefly_spinning<R>(rx: &mpsc::Receiver<R>) -> Result<R> {
+    let died = || SandboxError::Internal("sandbox worker died".into());
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_micros(50) {
+        match rx.try_recv() {
+            Ok(r) => return Ok(r),
+            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(died()),
+        }
+    }
+    rx.recv().map_err(|_| died())
 }
 
 trait EncodeOutcome {
@@ -756,7 +775,10 @@ fn classify(e: wasmtime::Error, used: u64, timeout_ms: u64) -> SandboxError {
     }
 }
 
-/// Runs one call on this thread. On failure, also returns the fuel used.
+type Executed = std::result::Result<(Value, u64, Vec<LogLine>), (SandboxError, u64)>;
+
+/// Runs one call on this thread, in a `capability_call` span. On failure, also returns the
+/// fuel used.
 fn execute(
     inner: &Arc<Inner>,
     cap: &Capability,
@@ -764,7 +786,33 @@ fn execute(
     limits: Limits,
     dispatcher: Arc<dyn Dispatcher>,
     depth: u32,
-) -> std::result::Result<(Value, u64, Vec<LogLine>), (SandboxError, u64)> {
+) -> Executed {
+    let span = tracing::debug_span!("capability_call", module = %hex(&cap.hash[..6]), depth);
+    let _entered = span.enter();
+    let started = Instant::now();
+    let result = execute_here(inner, cap, input, limits, dispatcher, depth);
+    let us = started.elapsed().as_micros() as u64;
+    match &result {
+        Ok((_, fuel, logs)) => {
+            for l in logs {
+                // Guest text is untrusted: `?` prints it escaped (no terminal control codes).
+                tracing::debug!(target: "kiln::guest", level = l.level, text = ?l.text);
+            }
+            tracing::debug!(fuel, us, "capability returned");
+        }
+        Err((e, fuel)) => tracing::debug!(fuel, us, error = %e, "capability failed"),
+    }
+    result
+}
+
+fn execute_here(
+    inner: &Arc<Inner>,
+    cap: &Capability,
+    input: &[u8],
+    limits: Limits,
+    dispatcher: Arc<dyn Dispatcher>,
+    depth: u32,
+) -> Executed {
     struct InCall(bool);
     impl Drop for InCall {
         fn drop(&mut self) {
