@@ -11,7 +11,7 @@ use kiln_sandbox::{
     ArtifactIndex, Capability, CodeCache, DirGrant, Dispatcher, Effect, Grants, Limits, NestedCall,
     Sandbox, SandboxConfig, SandboxError,
 };
-use kiln_store::{Hash, Home, ObjectStore, Registry, SqliteRegistry};
+use kiln_store::{Caller, Hash, Home, ObjectStore, Registry, SqliteRegistry};
 use rtfs::Value;
 
 /// A CLI-level failure: a message for the user.
@@ -55,6 +55,7 @@ pub struct Runtime {
     home: Home,
     sandbox: Sandbox,
     cache: CodeCache,
+    caller: Caller,
 }
 
 impl Runtime {
@@ -68,6 +69,7 @@ impl Runtime {
             home,
             sandbox,
             cache,
+            caller: Caller::human(),
         })
     }
 
@@ -242,9 +244,9 @@ pub fn install(
             ]),
         ),
     ]);
-    let version = rt.home.registry.register(&m, true)?;
-    tracing::info!(id, %version, "installed");
-    Ok(version)
+    let done = rt.home.registry.register(&rt.caller, &m, true)?;
+    tracing::info!(id, version = %done.hash, entry = done.entry, "installed");
+    Ok(done.hash)
 }
 
 /// `kiln cap list`: one line per active capability.

@@ -44,6 +44,24 @@ pub enum Command {
         #[command(subcommand)]
         action: CapAction,
     },
+    /// The causal chain: show, verify, export, head, prove, check-proof.
+    Chain {
+        /// What to do.
+        #[command(subcommand)]
+        action: ChainAction,
+    },
+    /// Verify the home: every object re-hashed, every manifest's references, the chain.
+    Verify {
+        /// A tree head saved earlier (`kiln chain head`): the chain must still extend it.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Remove objects nothing references (recorded on the chain).
+    Gc {
+        /// Keep unreferenced objects younger than this many seconds (a write in progress).
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
+    },
     /// Call a capability: `kiln call text.words '{:text "a b"}'`.
     Call {
         /// The capability id, or `ID@PREFIX` for a pinned version.
@@ -78,6 +96,74 @@ pub enum CapAction {
     },
     /// The active capabilities.
     List,
+    /// One version: its row and manifest (`ID` for the active one, `ID@PREFIX` for another).
+    Show {
+        /// The capability id, or `ID@PREFIX`.
+        id: String,
+    },
+    /// Every version of a capability and every move of its active pointer.
+    History {
+        /// The capability id.
+        id: String,
+    },
+    /// What changed between two versions (default: the active one and the one before it).
+    Diff {
+        /// The capability id.
+        id: String,
+        /// The older version (hash or prefix); default the previously active one.
+        a: Option<String>,
+        /// The newer version; default the active one.
+        b: Option<String>,
+    },
+    /// Make the previously active version active again, or `--to` any version.
+    Rollback {
+        /// The capability id.
+        id: String,
+        /// A version hash or unique prefix.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+/// `kiln chain …`.
+#[derive(Debug, Subcommand)]
+pub enum ChainAction {
+    /// Entries, oldest first.
+    Show {
+        /// Only this plan run.
+        #[arg(long)]
+        plan: Option<i64>,
+        /// Only this kind (e.g. `cap.rollback`).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Check every entry; with `--head`, that the chain still extends a saved head.
+    Verify {
+        /// A head printed earlier by `kiln chain head`.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Every entry as JSON Lines.
+    Export,
+    /// The current tree head (`SIZE:ROOT`): save it elsewhere, check it later.
+    Head,
+    /// An inclusion proof of entry SEQ, or with `--since HEAD` a consistency proof.
+    Prove {
+        /// The entry.
+        #[arg(required_unless_present = "since")]
+        seq: Option<u64>,
+        /// A saved head: prove that the current chain extends it.
+        #[arg(long, conflicts_with = "seq")]
+        since: Option<String>,
+    },
+    /// Check a proof file (no home needed); `--head` names the head you trust.
+    CheckProof {
+        /// The proof (JSON, from `kiln chain prove`).
+        file: PathBuf,
+        /// The trusted head.
+        #[arg(long)]
+        head: Option<String>,
+    },
 }
 
 /// Exit code for a successful command.
@@ -124,32 +210,23 @@ pub fn run(cli: Cli) -> ExitCode {
                 .and_then(|p| it.run(&p, &mut rtfs::NoHost));
             finish(&result, cli.json, Some((&name, &text)))
         }
-        Command::Cap { action } => {
-            let rt = match crate::caps::Runtime::open(&home_dir(&cli.home)) {
-                Ok(rt) => rt,
-                Err(e) => return fail(&e.0),
-            };
-            match action {
-                CapAction::Install { file, id, manifest } => {
-                    match crate::caps::install(&rt, &file, &id, manifest.as_deref()) {
-                        Ok(h) => {
-                            println!("{h}");
-                            ExitCode::from(OK)
-                        }
-                        Err(e) => fail(&e.0),
-                    }
-                }
-                CapAction::List => match crate::caps::list(&rt) {
-                    Ok(lines) => {
-                        for l in lines {
-                            println!("{l}");
-                        }
-                        ExitCode::from(OK)
-                    }
-                    Err(e) => fail(&e.0),
-                },
+        Command::Cap { action } => cap(action, &home_dir(&cli.home)),
+        Command::Chain { action } => chain(action, &home_dir(&cli.home), cli.json),
+        Command::Verify { head } => with_home(&home_dir(&cli.home), |home| {
+            let (lines, ok) = crate::records::verify(home, head.as_deref())?;
+            for l in lines {
+                println!("{l}");
             }
-        }
+            Ok(if ok { OK } else { ERROR })
+        }),
+        Command::Gc { grace } => with_home(&home_dir(&cli.home), |home| {
+            let caller = kiln_store::Caller::human();
+            println!(
+                "{}",
+                crate::records::gc(home, &caller, std::time::Duration::from_secs(grace))?
+            );
+            Ok(OK)
+        }),
         Command::Call {
             id,
             arg,
@@ -210,6 +287,134 @@ fn printable(text: &str) -> String {
             }
         })
         .collect()
+}
+
+fn print_lines(lines: Vec<String>) -> Result<u8, crate::caps::Failure> {
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(OK)
+}
+
+/// Runs `f` on the home at `dir` (the store only: no sandbox), turning failures into exit 1.
+fn with_home(
+    dir: &std::path::Path,
+    f: impl FnOnce(&kiln_store::Home) -> Result<u8, crate::caps::Failure>,
+) -> ExitCode {
+    let home = match kiln_store::Home::open(dir) {
+        Ok(h) => h,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match f(&home) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => fail(&e.0),
+    }
+}
+
+fn cap(action: CapAction, dir: &std::path::Path) -> ExitCode {
+    use crate::records;
+    match action {
+        CapAction::Install { file, id, manifest } => {
+            let rt = match crate::caps::Runtime::open(dir) {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e.0),
+            };
+            match crate::caps::install(&rt, &file, &id, manifest.as_deref()) {
+                Ok(h) => {
+                    println!("{h}");
+                    ExitCode::from(OK)
+                }
+                Err(e) => fail(&e.0),
+            }
+        }
+        CapAction::List => {
+            let rt = match crate::caps::Runtime::open(dir) {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e.0),
+            };
+            match crate::caps::list(&rt) {
+                Ok(lines) => {
+                    for l in lines {
+                        println!("{l}");
+                    }
+                    ExitCode::from(OK)
+                }
+                Err(e) => fail(&e.0),
+            }
+        }
+        CapAction::Show { id } => with_home(dir, |h| print_lines(records::show(h, &id)?)),
+        CapAction::History { id } => with_home(dir, |h| print_lines(records::history(h, &id)?)),
+        CapAction::Diff { id, a, b } => with_home(dir, |h| {
+            print_lines(records::diff(h, &id, a.as_deref(), b.as_deref())?)
+        }),
+        CapAction::Rollback { id, to } => with_home(dir, |h| {
+            let caller = kiln_store::Caller::human();
+            println!("{}", records::rollback(h, &caller, &id, to.as_deref())?);
+            Ok(OK)
+        }),
+    }
+}
+
+fn chain(action: ChainAction, dir: &std::path::Path, json: bool) -> ExitCode {
+    use crate::records;
+    if let ChainAction::CheckProof { file, head } = &action {
+        // Needs no home: anyone holding a proof and a head can check it.
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
+        };
+        return match records::check_proof(&text, head.as_deref()) {
+            Ok(what) => {
+                println!("ok: {what}");
+                ExitCode::from(OK)
+            }
+            Err(e) => fail(&e.0),
+        };
+    }
+    with_home(dir, |h| match action {
+        ChainAction::Show { plan, kind } => print_lines(records::chain_show(
+            h,
+            &kiln_store::chain::Filter {
+                plan,
+                kind,
+                ..Default::default()
+            },
+            json,
+        )?),
+        ChainAction::Verify { head } => {
+            let current = records::chain_verify(h, head.as_deref())?;
+            println!("ok: {} entries, head {current}", current.size);
+            Ok(OK)
+        }
+        ChainAction::Export => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            records::chain_export(h, &mut lock)?;
+            std::io::Write::flush(&mut lock)
+                .map_err(|e| crate::caps::Failure(format!("writing the export: {e}")))?;
+            Ok(OK)
+        }
+        ChainAction::Head => {
+            println!("{}", h.head()?);
+            Ok(OK)
+        }
+        ChainAction::Prove { seq, since } => {
+            let proof = match (seq, since) {
+                (_, Some(since)) => records::prove_consistency(h, &since)?,
+                (Some(seq), None) => records::prove_inclusion(h, seq)?,
+                (None, None) => {
+                    return Err(crate::caps::Failure(
+                        "give an entry number or --since HEAD".into(),
+                    ));
+                }
+            };
+            println!("{proof}");
+            Ok(OK)
+        }
+        ChainAction::CheckProof { .. } => Err(crate::caps::Failure(
+            "check-proof is handled without a home".into(),
+        )),
+    })
 }
 
 fn home_dir(home: &Option<PathBuf>) -> PathBuf {

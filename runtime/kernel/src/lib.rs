@@ -4,4 +4,5 @@
 
 pub mod caps;
 pub mod cli;
+pub mod records;
 pub mod report;

@@ -30,6 +30,14 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// Another process held the database past the caller's deadline.
+    #[error(
+        "the kiln database is busy (another kiln process is writing); gave up after {waited_ms} ms"
+    )]
+    Busy {
+        /// How long this call waited.
+        waited_ms: u64,
+    },
     /// Database trouble.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),

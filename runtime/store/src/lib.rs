@@ -1,18 +1,25 @@
-//! kiln-store — the kiln home: content-addressed objects and the SQLite database.
+//! kiln-store — the kiln home: content-addressed objects, the SQLite database, the
+//! capability registry with rollback, and the causal chain with its Merkle tree.
 //!
-//! Issue #3 starts it (objects verified on every read, a minimal capability registry, the
-//! compiled-code index); issue #4 completes it (history, rollback, diff, the causal chain).
 //! Storage sits behind traits ([`ObjectStore`], [`Registry`]) so a later backend can replace
-//! the embedded default without touching callers.
+//! the embedded default without touching callers. Every mutation commits together with the
+//! chain entry that records it.
 
+pub mod chain;
+pub mod db;
+pub mod diff;
 pub mod error;
 pub mod hash;
 pub mod home;
+pub mod merkle;
 pub mod objects;
 pub mod registry;
 
+pub use chain::{Context, Cost, Entry, Head, Principal, Record};
 pub use error::{Result, StoreError};
 pub use hash::Hash;
-pub use home::Home;
+pub use home::{GcReport, Home, VerifyReport};
 pub use objects::{FsObjects, ObjectStore};
-pub use registry::{Registry, SqliteRegistry, Version, VersionRow};
+pub use registry::{
+    Caller, Move, Moved, Registered, Registry, SqliteRegistry, Version, VersionRow,
+};

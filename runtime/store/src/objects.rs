@@ -18,6 +18,20 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, hash: &Hash) -> Result<Vec<u8>>;
     /// Whether an object is present (not verified).
     fn has(&self, hash: &Hash) -> bool;
+    /// Every stored object's name, and the names of files that are not objects (temporary
+    /// files a crash left behind, strays).
+    fn list(&self) -> Result<Listing>;
+    /// Removes an object (only `gc` does, under the database's write lock).
+    fn remove(&self, hash: &Hash) -> Result<u64>;
+}
+
+/// What the object directory holds.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// Files named like objects.
+    pub objects: Vec<Hash>,
+    /// Other files (relative paths), e.g. `ab/.tmp-123-…` from an interrupted write.
+    pub other: Vec<String>,
 }
 
 /// Objects as files `objects/ab/cdef…` in the home.
@@ -27,6 +41,18 @@ pub struct FsObjects {
 }
 
 impl FsObjects {
+    /// The file of an object (for messages and tests).
+    pub fn path_of(&self, hash: &Hash) -> PathBuf {
+        self.path.join(Self::rel(hash).1)
+    }
+
+    /// Removes a stray file (e.g. an interrupted write's temporary file) by its listed name.
+    pub fn remove_other(&self, rel: &str) -> Result<()> {
+        self.dir
+            .remove_file(rel)
+            .map_err(|e| self.err(Path::new(rel), e))
+    }
+
     /// Objects under `path` (created if missing).
     pub fn open(path: impl Into<PathBuf>) -> Result<FsObjects> {
         let path = path.into();
@@ -103,5 +129,48 @@ impl ObjectStore for FsObjects {
 
     fn has(&self, hash: &Hash) -> bool {
         self.dir.exists(Self::rel(hash).1)
+    }
+
+    fn list(&self) -> Result<Listing> {
+        let mut out = Listing::default();
+        let top = self.dir.entries().map_err(|e| self.err(Path::new(""), e))?;
+        for shard in top {
+            let shard = shard.map_err(|e| self.err(Path::new(""), e))?;
+            let name = shard.file_name().to_string_lossy().into_owned();
+            let is_dir = shard.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if !is_dir || name.len() != 2 {
+                out.other.push(name);
+                continue;
+            }
+            let sub = self
+                .dir
+                .open_dir(&name)
+                .map_err(|e| self.err(Path::new(&name), e))?;
+            for f in sub.entries().map_err(|e| self.err(Path::new(&name), e))? {
+                let f = f.map_err(|e| self.err(Path::new(&name), e))?;
+                let rest = f.file_name().to_string_lossy().into_owned();
+                match Hash::parse(&format!("{name}{rest}")) {
+                    Some(h) if h.hex() == format!("{name}{rest}") => out.objects.push(h),
+                    _ => out.other.push(format!("{name}/{rest}")),
+                }
+            }
+        }
+        out.objects.sort();
+        out.other.sort();
+        Ok(out)
+    }
+
+    fn remove(&self, hash: &Hash) -> Result<u64> {
+        let (shard, rel) = Self::rel(hash);
+        let size = self.dir.metadata(&rel).map(|m| m.len()).unwrap_or(0);
+        match self.dir.remove_file(&rel) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(self.err(&rel, e)),
+        }
+        if let Ok(d) = self.dir.open_dir(&shard) {
+            sync_dir(&d);
+        }
+        Ok(size)
     }
 }

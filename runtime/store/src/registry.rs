@@ -1,13 +1,19 @@
-//! The capability registry: versions named by their manifest's hash, an active pointer per
-//! id, in SQLite (WAL, `synchronous=FULL`). Objects (modules, manifests) are written before
-//! any row references them. Issue #4 adds history operations, rollback, diff and the chain.
+//! The capability registry: versions named by their manifest's hash, an ordered history per
+//! id, and an active pointer whose every move (activate, rollback) is a recorded row, never a
+//! rewrite. Each mutation commits in one transaction together with its chain entry; objects
+//! are written before any row references them.
+//!
+//! Activations form a stack: activating a version (or rolling back `--to` one) pushes it; a
+//! plain rollback pops back to the version that was active before the current one.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::time::Instant;
 
 use rtfs::Value;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::chain::{self, Context, Record};
+use crate::db::Db;
 use crate::error::{Result, StoreError};
 use crate::hash::Hash;
 use crate::objects::ObjectStore;
@@ -23,12 +29,14 @@ pub struct VersionRow {
     pub kind: String,
     /// The module object's hash.
     pub module: Hash,
-    /// The previous version of the id, if any.
+    /// The version that was active when this one was registered, if any.
     pub parent: Option<Hash>,
     /// Order within the id (1, 2, …).
     pub seq: i64,
     /// Whether it is the active version.
     pub active: bool,
+    /// Unix time of registration, seconds.
+    pub created_at: i64,
 }
 
 /// A resolved version: its row and its manifest.
@@ -40,45 +48,97 @@ pub struct Version {
     pub manifest: Value,
 }
 
-/// The registry's operations.
+/// One move of an active pointer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// Order among all moves.
+    pub n: i64,
+    /// The capability id.
+    pub id: String,
+    /// The version made active.
+    pub to: Hash,
+    /// The version active before, if any.
+    pub from: Option<Hash>,
+    /// `activate` or `rollback`.
+    pub kind: String,
+    /// The chain entry that records it.
+    pub chain: u64,
+}
+
+/// Who asks, and how long they may wait for a busy database.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Recorded on the chain.
+    pub context: Context,
+    /// Give up waiting for another writer after this.
+    pub deadline: Option<Instant>,
+}
+
+impl Caller {
+    /// A human at the command line, in a fresh session, with the default wait.
+    pub fn human() -> Caller {
+        Caller {
+            context: Context::human(),
+            deadline: None,
+        }
+    }
+}
+
+/// What `register` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    /// The version hash.
+    pub hash: Hash,
+    /// False when this exact version was registered before.
+    pub new: bool,
+    /// Whether this call moved the active pointer to it.
+    pub activated: bool,
+    /// The chain entry.
+    pub entry: u64,
+}
+
+/// What `activate` or `rollback` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The capability id.
+    pub id: String,
+    /// Active before.
+    pub from: Option<Hash>,
+    /// Active now.
+    pub to: Hash,
+    /// False when the version was already active (nothing moved; still recorded).
+    pub changed: bool,
+    /// The chain entry.
+    pub entry: u64,
+}
+
+/// The registry's operations (the metadata half of the store; another backend implements
+/// the same).
 pub trait Registry {
-    /// Registers a version of `id` whose module object is `module`; the manifest must already
-    /// name the id, kind and module. Activates it when `activate`. Returns the version hash.
-    fn register(&self, manifest: &Value, activate: bool) -> Result<Hash>;
+    /// Registers a version; the manifest names the id, kind and module (and for `:rtfs` the
+    /// `:engine` and `:program` objects), all already stored. `:parent` is filled in with the
+    /// active version when absent. Activates it when `activate`.
+    fn register(&self, caller: &Caller, manifest: &Value, activate: bool) -> Result<Registered>;
+    /// Makes the version of `id` named by `prefix` (≥ 4 hex digits) active.
+    fn activate(&self, caller: &Caller, id: &str, prefix: &str) -> Result<Moved>;
+    /// Rolls `id` back to the version active before the current one, or to the version
+    /// named by `to` (a hash or unique prefix).
+    fn rollback(&self, caller: &Caller, id: &str, to: Option<&str>) -> Result<Moved>;
     /// Active versions of every id.
     fn list(&self) -> Result<Vec<VersionRow>>;
     /// Every version of an id, oldest first.
     fn history(&self, id: &str) -> Result<Vec<VersionRow>>;
+    /// Every move of an id's active pointer, oldest first.
+    fn moves(&self, id: &str) -> Result<Vec<Move>>;
     /// Resolves `id` (its active version) or `id@prefix` (a pinned version).
     fn resolve(&self, spec: &str) -> Result<Version>;
 }
 
-/// The embedded registry.
+/// The embedded registry, in `kiln.db`.
 pub struct SqliteRegistry {
-    conn: Mutex<Connection>,
+    db: Arc<Db>,
     objects: Arc<dyn ObjectStore>,
 }
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS versions (
-    hash       TEXT PRIMARY KEY,
-    id         TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    kind       TEXT NOT NULL,
-    module     TEXT NOT NULL,
-    parent     TEXT,
-    created_at INTEGER NOT NULL,
-    UNIQUE (id, seq)
-);
-CREATE TABLE IF NOT EXISTS active (
-    id   TEXT PRIMARY KEY,
-    hash TEXT NOT NULL REFERENCES versions(hash)
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-    key    TEXT PRIMARY KEY,
-    sha256 TEXT NOT NULL
-);
-";
 
 /// Checks a capability id: lower-case segments of letters, digits, `-` and `_`, separated by
 /// `.` or `/`, at most 128 characters (`text.words`, `generated/group-by-label`).
@@ -100,10 +160,41 @@ pub fn check_id(id: &str) -> Result<()> {
     }
 }
 
-/// A raw `versions` row: id, hash, kind, module, parent, seq, active.
-type RawRow = (String, String, String, String, Option<String>, i64, bool);
+/// The manifest fields that name other objects.
+pub const REFERENCE_FIELDS: [&str; 3] = ["module", "engine", "program"];
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+/// The objects a manifest references (module; for `:rtfs` also engine and program).
+pub fn references(manifest: &Value) -> Result<Vec<Hash>> {
+    let mut out = Vec::new();
+    for k in REFERENCE_FIELDS {
+        match manifest.get_key(k) {
+            None | Some(Value::Nil) => {}
+            Some(Value::Str(s)) => out.push(Hash::parse(s.as_str()).ok_or_else(|| {
+                StoreError::Invalid(format!("manifest :{k} must be a SHA-256 hex string"))
+            })?),
+            Some(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "manifest :{k} must be a SHA-256 hex string"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A raw `versions` row: id, hash, kind, module, parent, seq, active, created_at.
+type RawRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    bool,
+    i64,
+);
+
+fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -112,67 +203,135 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Invalid(format!("corrupt registry row: {what} (run `kiln verify`)"))
+}
+
+fn parse_hash(s: &str, what: &str) -> Result<Hash> {
+    Hash::parse(s).ok_or_else(|| corrupt(what))
+}
+
 fn to_row(t: RawRow) -> Result<VersionRow> {
-    let bad = |what: &str| StoreError::Invalid(format!("corrupt registry row: {what}"));
     Ok(VersionRow {
         id: t.0,
-        hash: Hash::parse(&t.1).ok_or_else(|| bad("hash"))?,
+        hash: parse_hash(&t.1, "hash")?,
         kind: t.2,
-        module: Hash::parse(&t.3).ok_or_else(|| bad("module"))?,
-        parent: match t.4 {
-            Some(p) => Some(Hash::parse(&p).ok_or_else(|| bad("parent"))?),
-            None => None,
-        },
+        module: parse_hash(&t.3, "module")?,
+        parent: t.4.map(|p| parse_hash(&p, "parent")).transpose()?,
         seq: t.5,
         active: t.6,
+        created_at: t.7,
     })
 }
 
 const SELECT: &str = "SELECT v.id, v.hash, v.kind, v.module, v.parent, v.seq, \
-                      (a.hash IS NOT NULL) FROM versions v LEFT JOIN active a ON a.hash = v.hash";
+                      (a.hash IS NOT NULL), v.created_at FROM versions v \
+                      LEFT JOIN active a ON a.hash = v.hash";
+
+fn rows(tx: &Transaction<'_>, sql: &str, p: impl rusqlite::Params) -> Result<Vec<VersionRow>> {
+    let mut st = tx.prepare_cached(sql)?;
+    let raws = st
+        .query_map(p, raw)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raws.into_iter().map(to_row).collect()
+}
+
+fn history_in(tx: &Transaction<'_>, id: &str) -> Result<Vec<VersionRow>> {
+    rows(
+        tx,
+        &format!("{SELECT} WHERE v.id = ?1 ORDER BY v.seq"),
+        [id],
+    )
+}
+
+fn active_in(tx: &Transaction<'_>, id: &str) -> Result<Option<Hash>> {
+    let h: Option<String> = tx
+        .query_row("SELECT hash FROM active WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    h.map(|h| parse_hash(&h, "active")).transpose()
+}
+
+/// The move that made the current version active, with where a rollback returns to.
+fn current_move(tx: &Transaction<'_>, id: &str) -> Result<Option<(i64, Hash, Option<i64>)>> {
+    let m: Option<(i64, String, Option<i64>)> = tx
+        .query_row(
+            "SELECT n, hash, back FROM moves WHERE id = ?1 ORDER BY n DESC LIMIT 1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    m.map(|(n, h, b)| Ok((n, parse_hash(&h, "move")?, b)))
+        .transpose()
+}
+
+/// Finds the version of `id` whose hash starts with `prefix`.
+fn pick(history: Vec<VersionRow>, id: &str, prefix: &str) -> Result<VersionRow> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.len() < 4 || p.len() > 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::Invalid(format!(
+            "version {prefix:?}: give a hash or a prefix of at least 4 hex digits"
+        )));
+    }
+    let mut hits: Vec<VersionRow> = history
+        .into_iter()
+        .filter(|r| r.hash.hex().starts_with(&p))
+        .collect();
+    match hits.len() {
+        0 => Err(StoreError::NotFound(format!(
+            "{id} has no version {p}… (see `kiln cap history {id}`)"
+        ))),
+        1 => Ok(hits.remove(0)),
+        n => Err(StoreError::Ambiguous(format!(
+            "{id}@{p} matches {n} versions; give more digits"
+        ))),
+    }
+}
+
+fn subject(pairs: Vec<(&str, Value)>) -> Value {
+    Value::map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Value::keyword(k), v))
+            .collect(),
+    )
+}
+
+fn hash_value(h: Option<Hash>) -> Value {
+    h.map_or(Value::Nil, |h| Value::str(&h.hex()))
+}
 
 impl SqliteRegistry {
-    /// Opens (creating) the database at `path`.
-    pub fn open(path: &Path, objects: Arc<dyn ObjectStore>) -> Result<SqliteRegistry> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(SqliteRegistry {
-            conn: Mutex::new(conn),
-            objects,
-        })
-    }
-
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Invalid("registry connection poisoned".into()))
+    /// The registry in `db`, with its objects.
+    pub fn new(db: Arc<Db>, objects: Arc<dyn ObjectStore>) -> SqliteRegistry {
+        SqliteRegistry { db, objects }
     }
 
     /// The recorded SHA-256 of a compiled-code artifact.
     pub fn artifact_sha(&self, key: &str) -> Result<Option<Hash>> {
-        let sha: Option<String> = self
-            .conn()?
-            .query_row("SELECT sha256 FROM artifacts WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let sha: Option<String> = self.db.read(|tx| {
+            Ok(tx
+                .query_row("SELECT sha256 FROM artifacts WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })?;
         Ok(sha.and_then(|s| Hash::parse(&s)))
     }
 
-    /// Records the SHA-256 of a compiled-code artifact.
+    /// Records the SHA-256 of a compiled-code artifact (a cache index, not a decision: no
+    /// chain entry).
     pub fn set_artifact_sha(&self, key: &str, sha: Hash) -> Result<()> {
-        self.conn()?.execute(
-            "INSERT INTO artifacts (key, sha256) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET sha256 = excluded.sha256",
-            params![key, sha.hex()],
-        )?;
-        Ok(())
+        self.db.write(None, |tx| {
+            tx.execute(
+                "INSERT INTO artifacts (key, sha256) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET sha256 = excluded.sha256",
+                params![key, sha.hex()],
+            )?;
+            Ok(())
+        })
     }
 
     /// The manifest of a version, from its (verified) object.
@@ -181,17 +340,88 @@ impl SqliteRegistry {
         rtfs::encoding::decode(&bytes, Default::default())
             .map_err(|e| StoreError::Invalid(format!("manifest {hash} does not decode: {e}")))
     }
-}
 
-fn text_field<'a>(m: &'a Value, key: &str) -> Result<&'a str> {
-    m.get_key(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| StoreError::Invalid(format!("manifest needs a string :{key}")))
+    /// The manifest with `:parent` filled in: an existing version with the same content
+    /// (whatever its parent) is that version again; a new one's parent is the active version.
+    fn with_parent(&self, id: &str, manifest: &Value) -> Result<Value> {
+        let Value::Map(m) = manifest else {
+            return Err(StoreError::Invalid("a manifest is a map".into()));
+        };
+        let key = Value::keyword("parent");
+        let (history, active) = self
+            .db
+            .read(|tx| Ok((history_in(tx, id)?, active_in(tx, id)?)))?;
+        for r in history.iter().rev() {
+            if let Ok(Value::Map(old)) = self.manifest(&r.hash)
+                && Value::Map(old.clone().remove(&key)) == Value::Map(m.clone().remove(&key))
+            {
+                return Ok(Value::Map(old));
+            }
+        }
+        Ok(Value::Map(m.clone().insert(key, hash_value(active))))
+    }
+
+    /// Moves `id`'s active pointer to `to` inside `tx`, recording the move.
+    fn move_to(
+        &self,
+        tx: &Transaction<'_>,
+        caller: &Caller,
+        id: &str,
+        to: Hash,
+        kind: &str,
+        back: Option<i64>,
+    ) -> Result<Moved> {
+        let from = active_in(tx, id)?;
+        let changed = from != Some(to);
+        let entry = chain::append_one(
+            tx,
+            &caller.context,
+            Record::ok(
+                &format!("cap.{kind}"),
+                subject(vec![
+                    ("id", Value::str(id)),
+                    ("from", hash_value(from)),
+                    ("to", hash_value(Some(to))),
+                    ("changed", Value::Bool(changed)),
+                ]),
+            ),
+        )?;
+        if changed {
+            tx.execute(
+                "INSERT INTO moves (id, hash, prior, back, kind, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, to.hex(), from.map(|h| h.hex()), back, kind, entry.seq as i64],
+            )?;
+            tx.execute(
+                "INSERT INTO active (id, hash) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET hash = excluded.hash",
+                params![id, to.hex()],
+            )?;
+        }
+        Ok(Moved {
+            id: id.to_string(),
+            from,
+            to,
+            changed,
+            entry: entry.seq,
+        })
+    }
+
+    /// The move a new activation pushes onto: the current one, if it is still current.
+    fn push_point(tx: &Transaction<'_>, id: &str) -> Result<Option<i64>> {
+        let active = active_in(tx, id)?;
+        Ok(match current_move(tx, id)? {
+            Some((n, h, _)) if Some(h) == active => Some(n),
+            _ => None,
+        })
+    }
 }
 
 impl Registry for SqliteRegistry {
-    fn register(&self, manifest: &Value, activate: bool) -> Result<Hash> {
-        let id = text_field(manifest, "id")?.to_string();
+    fn register(&self, caller: &Caller, manifest: &Value, activate: bool) -> Result<Registered> {
+        let id = manifest
+            .get_key("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| StoreError::Invalid("manifest needs a string :id".into()))?
+            .to_string();
         check_id(&id)?;
         let kind = match manifest.get_key("kind") {
             Some(Value::Keyword(k)) if matches!(k.as_str(), "wasm" | "rtfs") => {
@@ -203,69 +433,200 @@ impl Registry for SqliteRegistry {
                 ));
             }
         };
-        let module = Hash::parse(text_field(manifest, "module")?).ok_or_else(|| {
+        let module = match manifest.get_key("module") {
+            Some(Value::Str(s)) => Hash::parse(s.as_str()),
+            _ => None,
+        }
+        .ok_or_else(|| {
             StoreError::Invalid("manifest :module must be a SHA-256 hex string".into())
         })?;
-        if !self.objects.has(&module) {
-            return Err(StoreError::Missing(module));
+        if kind == "rtfs" {
+            for k in ["engine", "program"] {
+                if !matches!(manifest.get_key(k), Some(Value::Str(_))) {
+                    return Err(StoreError::Invalid(format!(
+                        "an :rtfs manifest needs :{k} (the object's hash)"
+                    )));
+                }
+            }
         }
-        let bytes = rtfs::encoding::encode(manifest)
+        let refs = references(manifest)?;
+        let manifest = match manifest.get_key("parent") {
+            Some(_) => manifest.clone(),
+            None => self.with_parent(&id, manifest)?,
+        };
+        let parent = match manifest.get_key("parent") {
+            Some(Value::Str(s)) => Some(Hash::parse(s.as_str()).ok_or_else(|| {
+                StoreError::Invalid("manifest :parent must be a version hash or nil".into())
+            })?),
+            Some(Value::Nil) | None => None,
+            Some(_) => {
+                return Err(StoreError::Invalid(
+                    "manifest :parent must be a version hash or nil".into(),
+                ));
+            }
+        };
+        let bytes = rtfs::encoding::encode(&manifest)
             .map_err(|e| StoreError::Invalid(format!("manifest is not data: {e}")))?;
         // The object first: no row ever references a missing object.
         let hash = self.objects.put(&bytes)?;
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM versions WHERE hash = ?1",
-                [hash.hex()],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false);
-        if !exists {
-            let seq: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE id = ?1",
-                [&id],
-                |r| r.get(0),
+        self.db.write(caller.deadline, |tx| {
+            // Under the write lock, so `gc` (which deletes only under it) cannot remove them
+            // between this check and the commit.
+            for r in &refs {
+                if !self.objects.has(r) {
+                    return Err(StoreError::Missing(*r));
+                }
+            }
+            if !self.objects.has(&hash) {
+                self.objects.put(&bytes)?;
+            }
+            let exists: bool = tx
+                .query_row(
+                    "SELECT 1 FROM versions WHERE hash = ?1",
+                    [hash.hex()],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .unwrap_or(false);
+            if !exists {
+                let seq: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "INSERT INTO versions (hash, id, seq, kind, module, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        hash.hex(),
+                        id,
+                        seq,
+                        kind,
+                        module.hex(),
+                        parent.map(|p| p.hex()),
+                        chain::now_ms() / 1000
+                    ],
+                )?;
+            }
+            let entry = chain::append_one(
+                tx,
+                &caller.context,
+                Record::ok(
+                    "cap.register",
+                    subject(vec![
+                        ("id", Value::str(&id)),
+                        ("version", Value::str(&hash.hex())),
+                        ("kind", Value::keyword(&kind)),
+                        ("module", Value::str(&module.hex())),
+                        ("new", Value::Bool(!exists)),
+                    ]),
+                ),
             )?;
-            let parent: Option<String> = tx
-                .query_row("SELECT hash FROM active WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            tx.execute(
-                "INSERT INTO versions (hash, id, seq, kind, module, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![hash.hex(), id, seq, kind, module.hex(), parent, now],
-            )?;
-        }
-        if activate {
-            tx.execute(
-                "INSERT INTO active (id, hash) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET hash = excluded.hash",
-                params![id, hash.hex()],
-            )?;
-        }
-        tx.commit()?;
-        Ok(hash)
+            let activated = if activate {
+                let back = Self::push_point(tx, &id)?;
+                self.move_to(tx, caller, &id, hash, "activate", back)?
+                    .changed
+            } else {
+                false
+            };
+            Ok(Registered {
+                hash,
+                new: !exists,
+                activated,
+                entry: entry.seq,
+            })
+        })
+    }
+
+    fn activate(&self, caller: &Caller, id: &str, prefix: &str) -> Result<Moved> {
+        self.db.write(caller.deadline, |tx| {
+            let target = pick(history_in(tx, id)?, id, prefix)?;
+            let back = Self::push_point(tx, id)?;
+            self.move_to(tx, caller, id, target.hash, "activate", back)
+        })
+    }
+
+    fn rollback(&self, caller: &Caller, id: &str, to: Option<&str>) -> Result<Moved> {
+        self.db.write(caller.deadline, |tx| {
+            let history = history_in(tx, id)?;
+            if history.is_empty() {
+                return Err(StoreError::NotFound(format!(
+                    "no capability {id:?} is installed"
+                )));
+            }
+            match to {
+                Some(prefix) => {
+                    let target = pick(history, id, prefix)?;
+                    let back = Self::push_point(tx, id)?;
+                    self.move_to(tx, caller, id, target.hash, "rollback", back)
+                }
+                None => {
+                    let nothing = || {
+                        StoreError::NotFound(format!(
+                            "{id} has no earlier active version to roll back to (see `kiln cap history {id}`; `--to HASH` picks any version)"
+                        ))
+                    };
+                    let active = active_in(tx, id)?;
+                    let (_, current, back) = current_move(tx, id)?.ok_or_else(nothing)?;
+                    if Some(current) != active {
+                        return Err(nothing());
+                    }
+                    let back = back.ok_or_else(nothing)?;
+                    let (target, further): (String, Option<i64>) = tx.query_row(
+                        "SELECT hash, back FROM moves WHERE n = ?1",
+                        [back],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    let target = parse_hash(&target, "move")?;
+                    self.move_to(tx, caller, id, target, "rollback", further)
+                }
+            }
+        })
     }
 
     fn list(&self) -> Result<Vec<VersionRow>> {
-        let conn = self.conn()?;
-        let mut st = conn.prepare(&format!("{SELECT} WHERE a.hash IS NOT NULL ORDER BY v.id"))?;
-        let rows = st
-            .query_map([], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(to_row).collect()
+        self.db.read(|tx| {
+            rows(
+                tx,
+                &format!("{SELECT} WHERE a.hash IS NOT NULL ORDER BY v.id"),
+                [],
+            )
+        })
     }
 
     fn history(&self, id: &str) -> Result<Vec<VersionRow>> {
-        let conn = self.conn()?;
-        let mut st = conn.prepare(&format!("{SELECT} WHERE v.id = ?1 ORDER BY v.seq"))?;
-        let rows = st
-            .query_map([id], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(to_row).collect()
+        self.db.read(|tx| history_in(tx, id))
+    }
+
+    fn moves(&self, id: &str) -> Result<Vec<Move>> {
+        self.db.read(|tx| {
+            let mut st = tx.prepare(
+                "SELECT n, id, hash, prior, kind, chain FROM moves WHERE id = ?1 ORDER BY n",
+            )?;
+            let raws = st
+                .query_map([id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raws.into_iter()
+                .map(|(n, id, to, from, kind, chain)| {
+                    Ok(Move {
+                        n,
+                        id,
+                        to: parse_hash(&to, "move")?,
+                        from: from.map(|f| parse_hash(&f, "move")).transpose()?,
+                        kind,
+                        chain: chain as u64,
+                    })
+                })
+                .collect()
+        })
     }
 
     fn resolve(&self, spec: &str) -> Result<Version> {
@@ -284,27 +645,7 @@ impl Registry for SqliteRegistry {
                 .into_iter()
                 .find(|r| r.active)
                 .ok_or_else(|| StoreError::NotFound(format!("{id} has no active version")))?,
-            Some(p) => {
-                if p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(StoreError::Invalid(format!(
-                        "version prefix {p:?}: give at least 4 hex digits"
-                    )));
-                }
-                let p = p.to_ascii_lowercase();
-                let mut hits: Vec<VersionRow> = history
-                    .into_iter()
-                    .filter(|r| r.hash.hex().starts_with(&p))
-                    .collect();
-                match hits.len() {
-                    0 => return Err(StoreError::NotFound(format!("{id} has no version {p}…"))),
-                    1 => hits.remove(0),
-                    n => {
-                        return Err(StoreError::Ambiguous(format!(
-                            "{id}@{p} matches {n} versions"
-                        )));
-                    }
-                }
-            }
+            Some(p) => pick(history, id, p)?,
         };
         let manifest = self.manifest(&row.hash)?;
         Ok(Version { row, manifest })
