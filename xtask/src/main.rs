@@ -277,7 +277,8 @@ fn bench_first_call(root: &std::path::Path) -> Result<(), String> {
 }
 
 /// `bench rtfs`: criterion over the workloads; `bench peers`: kiln beside Rhai with ratios;
-/// `bench sandbox`: B1, B3, B4 (ratios in one run) and B5.
+/// `bench sandbox`: B1, B3, B4 (ratios in one run) and B5; `bench store`: chain appends,
+/// verify, rollback and register beside bare SQLite.
 fn bench(which: Option<&str>) -> Result<(), String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -290,6 +291,9 @@ fn bench(which: Option<&str>) -> Result<(), String> {
     }
     if matches!(which, None | Some("rtfs")) {
         run(cargo().args(["bench", "-p", "rtfs", "--bench", "workloads"]))?;
+    }
+    if matches!(which, None | Some("store")) {
+        run(cargo().args(["bench", "-p", "kiln-store", "--bench", "store"]))?;
     }
     if matches!(which, None | Some("peers")) {
         let peers = root.join("benches/peers/Cargo.toml");
@@ -322,7 +326,9 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("build-guests") => build_guests(),
         _ => {
-            eprintln!("usage: cargo xtask test | demo | bench [rtfs|peers|sandbox] | build-guests");
+            eprintln!(
+                "usage: cargo xtask test | demo | bench [rtfs|peers|sandbox|store] | build-guests"
+            );
             return ExitCode::from(2);
         }
     };
