@@ -371,3 +371,109 @@ fn logging_shows_spans_and_never_passes_guest_control_codes_to_the_terminal() {
     assert!(!err.contains("capability_call"), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn store_commands_show_history_diff_roll_back_and_record_every_change() {
+    let base = std::env::temp_dir().join(format!("kiln-cli-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let h = base.join("home");
+    let h = h.to_str().unwrap();
+    let words = crate::guests::wasm_path("text_words", "wasm32-unknown-unknown");
+    let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+    let install = |file: &std::path::Path| {
+        let o = kiln(&[
+            "--home",
+            h,
+            "cap",
+            "install",
+            file.to_str().unwrap(),
+            "--id",
+            "text.words",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        text(&o.stdout).trim().to_string()
+    };
+    let v1 = install(&words);
+    let v2 = install(&echo);
+    let out = |args: &[&str]| {
+        let mut all = vec!["--home", h];
+        all.extend_from_slice(args);
+        let o = kiln(&all);
+        (o.status.code(), text(&o.stdout), text(&o.stderr))
+    };
+    let (code, s, _) = out(&["cap", "history", "text.words"]);
+    assert_eq!(code, Some(0));
+    assert!(s.contains(&format!("  v1   {}", &v1[..12])), "{s}");
+    assert!(s.contains(&format!("* v2   {}", &v2[..12])), "{s}");
+    let (code, s, _) = out(&["cap", "show", "text.words"]);
+    assert_eq!(code, Some(0));
+    assert!(s.contains(&v2) && s.contains("active:   yes") && s.contains(":parent"), "{s}");
+    let (_, s, _) = out(&["cap", "diff", "text.words"]);
+    assert!(s.contains("module: ") && s.contains("bytes) → "), "{s}");
+    // Roll back, then the version runs again.
+    let (code, s, _) = out(&["cap", "rollback", "text.words"]);
+    assert_eq!(code, Some(0));
+    assert!(s.contains(&format!("{} → {}", &v2[..12], &v1[..12])), "{s}");
+    let (_, s, _) = out(&["call", "text.words", r#"{:text "a a"}"#]);
+    assert!(s.contains(":words 2"), "{s}");
+    let (code, _, e) = out(&["cap", "rollback", "text.words"]);
+    assert_eq!(code, Some(1));
+    assert!(e.contains("no earlier active version"), "{e}");
+    let (code, s, _) = out(&["cap", "rollback", "text.words", "--to", &v2[..10]]);
+    assert_eq!(code, Some(0), "{s}");
+    let (_, s, _) = out(&["call", "text.words", "42"]);
+    assert_eq!(s.trim(), "42", "echo is active again");
+    let (code, s, _) = out(&["gc", "--grace", "0"]);
+    assert_eq!(code, Some(0));
+    assert!(s.contains("removed 0 objects"), "{s}");
+    // Every mutating command is on the chain, in order.
+    let (_, s, _) = out(&["chain", "show"]);
+    let kinds: Vec<&str> = s
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "cap.register",
+            "cap.activate",
+            "cap.register",
+            "cap.activate",
+            "cap.rollback",
+            "cap.rollback",
+            "gc"
+        ],
+        "{s}"
+    );
+    let (_, s, _) = out(&["chain", "show", "--kind", "cap.rollback"]);
+    assert_eq!(s.lines().count(), 2, "{s}");
+    let (_, s, _) = out(&["--json", "chain", "show", "--kind", "gc"]);
+    let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+    assert_eq!(v["kind"], "gc");
+    assert_eq!(v["seq"], 7);
+    let (_, s, _) = out(&["chain", "export"]);
+    assert_eq!(s.lines().count(), 7);
+    for line in s.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["hash"].as_str().unwrap().len(), 64);
+    }
+    let (code, s, _) = out(&["verify"]);
+    assert_eq!(code, Some(0), "{s}");
+    assert!(s.starts_with("ok: "), "{s}");
+    // Odd arguments get clear errors, never a panic.
+    for (args, want) in [
+        (vec!["chain", "prove", "0"], "no chain entry 0"),
+        (vec!["chain", "prove", "99"], "no chain entry 99"),
+        (vec!["verify", "--head", "garbage"], "expected SIZE:ROOT"),
+        (vec!["chain", "prove", "--since", "99:00"], "expected SIZE:ROOT"),
+        (vec!["cap", "rollback", "text.words", "--to", "xyz"], "at least 4 hex digits"),
+        (vec!["cap", "diff", "text.words", "ffffffff"], "no version ffffffff"),
+        (vec!["cap", "history", "nobody"], "no capability"),
+        (vec!["chain", "check-proof", "/nonexistent"], "cannot read"),
+    ] {
+        let (code, _, e) = out(&args);
+        assert_eq!(code, Some(1), "{args:?}: {e}");
+        assert!(e.contains(want) && !e.contains("panicked"), "{args:?}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
