@@ -407,7 +407,10 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
     assert!(s.contains(&format!("* v2   {}", &v2[..12])), "{s}");
     let (code, s, _) = out(&["cap", "show", "text.words"]);
     assert_eq!(code, Some(0));
-    assert!(s.contains(&v2) && s.contains("active:   yes") && s.contains(":parent"), "{s}");
+    assert!(
+        s.contains(&v2) && s.contains("active:   yes") && s.contains(":parent"),
+        "{s}"
+    );
     let (_, s, _) = out(&["cap", "diff", "text.words"]);
     assert!(s.contains("module: ") && s.contains("bytes) → "), "{s}");
     // Roll back, then the version runs again.
@@ -465,9 +468,18 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
         (vec!["chain", "prove", "0"], "no chain entry 0"),
         (vec!["chain", "prove", "99"], "no chain entry 99"),
         (vec!["verify", "--head", "garbage"], "expected SIZE:ROOT"),
-        (vec!["chain", "prove", "--since", "99:00"], "expected SIZE:ROOT"),
-        (vec!["cap", "rollback", "text.words", "--to", "xyz"], "at least 4 hex digits"),
-        (vec!["cap", "diff", "text.words", "ffffffff"], "no version ffffffff"),
+        (
+            vec!["chain", "prove", "--since", "99:00"],
+            "expected SIZE:ROOT",
+        ),
+        (
+            vec!["cap", "rollback", "text.words", "--to", "xyz"],
+            "at least 4 hex digits",
+        ),
+        (
+            vec!["cap", "diff", "text.words", "ffffffff"],
+            "no version ffffffff",
+        ),
         (vec!["cap", "history", "nobody"], "no capability"),
         (vec!["chain", "check-proof", "/nonexistent"], "cannot read"),
     ] {

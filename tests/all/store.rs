@@ -93,6 +93,8 @@ fn registry_operations_table() {
         ("pin nobody a#1", "err not-found"),
         ("rollback-to a 00", "err invalid"),
         ("register Bad!id 1", "err invalid"),
+        ("register planner.decompose 1", "err invalid"), // native ids are immutable
+        ("rollback planner.decompose", "err invalid"),
         ("register-missing c", "err missing"),
         ("gc", "active a a#2"),
         ("check b", "active b b#1"),
@@ -137,9 +139,10 @@ fn registry_operations_table() {
                 })
             }
             "gc" => home.gc(&human(), Duration::ZERO).map(|r| {
-                // Referenced by nothing: the module of the refused `Bad!id` register and the
-                // manifest of the refused register of a missing module.
-                assert_eq!(r.removed, 2, "{r:?}");
+                // Referenced by nothing: the modules of the refused `Bad!id` and
+                // `planner.decompose` registers and the manifest of the refused register
+                // of a missing module.
+                assert_eq!(r.removed, 3, "{r:?}");
                 None
             }),
             "check" => Ok(None),

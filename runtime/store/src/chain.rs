@@ -14,6 +14,39 @@ use crate::error::{Result, StoreError};
 use crate::hash::Hash;
 use crate::merkle;
 
+/// The chain's operations (the other half of the metadata store, beside
+/// [`crate::Registry`]); the embedded default is SQLite ([`crate::db::Db`]).
+pub trait ChainStore {
+    /// Appends entries in one transaction (one durable commit for the group).
+    fn append(&self, caller: &crate::Caller, records: Vec<Record>) -> Result<Vec<Entry>>;
+    /// Entries matching `filter`, oldest first.
+    fn entries(&self, filter: &Filter) -> Result<Vec<Entry>>;
+    /// The leaf hashes of the first `size` entries (all when `None`), from the stored bytes.
+    fn leaves(&self, size: Option<u64>) -> Result<Vec<Hash>>;
+    /// The current tree head.
+    fn head(&self) -> Result<Head>;
+    /// Every entry checked, and that the chain extends `saved`: the head, or the first problem.
+    fn verify(&self, saved: Option<&Head>) -> Result<std::result::Result<Head, ChainProblem>>;
+}
+
+impl ChainStore for crate::db::Db {
+    fn append(&self, caller: &crate::Caller, records: Vec<Record>) -> Result<Vec<Entry>> {
+        self.write(caller.deadline, |tx| append(tx, &caller.context, records))
+    }
+    fn entries(&self, filter: &Filter) -> Result<Vec<Entry>> {
+        self.read(|tx| entries(tx, filter))
+    }
+    fn leaves(&self, size: Option<u64>) -> Result<Vec<Hash>> {
+        self.read(|tx| leaves(tx, size))
+    }
+    fn head(&self) -> Result<Head> {
+        self.read(head)
+    }
+    fn verify(&self, saved: Option<&Head>) -> Result<std::result::Result<Head, ChainProblem>> {
+        self.read(|tx| verify(tx, saved))
+    }
+}
+
 /// Who acts (ARCHITECTURE.md §Governance).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {

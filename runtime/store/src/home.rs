@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rtfs::Value;
 
-use crate::chain::{self, Entry, Filter, Head, Record};
+use crate::chain::{self, ChainStore, Entry, Filter, Head, Record};
 use crate::db::Db;
 use crate::error::{Result, StoreError, io};
 use crate::hash::Hash;
@@ -28,6 +28,8 @@ pub struct Home {
     pub db: Arc<Db>,
     /// The registry (and the compiled-code index).
     pub registry: Arc<SqliteRegistry>,
+    /// The causal chain.
+    pub chain: Arc<dyn ChainStore + Send + Sync>,
 }
 
 /// `gc` removes an interrupted write's temporary file only when it is at least this old.
@@ -74,6 +76,7 @@ impl Home {
         Ok(Home {
             root,
             objects,
+            chain: db.clone(),
             db,
             registry,
         })
@@ -91,24 +94,22 @@ impl Home {
 
     /// Appends entries in one transaction (one durable commit for the group).
     pub fn append(&self, caller: &Caller, records: Vec<Record>) -> Result<Vec<Entry>> {
-        self.db.write(caller.deadline, |tx| {
-            chain::append(tx, &caller.context, records)
-        })
+        self.chain.append(caller, records)
     }
 
     /// Entries matching `filter`, oldest first.
     pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>> {
-        self.db.read(|tx| chain::entries(tx, filter))
+        self.chain.entries(filter)
     }
 
     /// The current tree head.
     pub fn head(&self) -> Result<Head> {
-        self.db.read(chain::head)
+        self.chain.head()
     }
 
     /// The leaf hashes of the first `size` entries (all when `None`).
     pub fn leaves(&self, size: Option<u64>) -> Result<Vec<Hash>> {
-        self.db.read(|tx| chain::leaves(tx, size))
+        self.chain.leaves(size)
     }
 
     /// Verifies the chain alone (and that it extends `saved`).
@@ -116,7 +117,7 @@ impl Home {
         &self,
         saved: Option<&Head>,
     ) -> Result<std::result::Result<Head, chain::ChainProblem>> {
-        self.db.read(|tx| chain::verify(tx, saved))
+        self.chain.verify(saved)
     }
 
     /// Stores a value as an object for the chain (an input or output). Values over

@@ -15,7 +15,7 @@ pub mod merkle;
 pub mod objects;
 pub mod registry;
 
-pub use chain::{Context, Cost, Entry, Head, Principal, Record};
+pub use chain::{ChainStore, Context, Cost, Entry, Head, Principal, Record};
 pub use error::{Result, StoreError};
 pub use hash::Hash;
 pub use home::{GcReport, Home, VerifyReport};

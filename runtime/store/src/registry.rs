@@ -160,6 +160,20 @@ pub fn check_id(id: &str) -> Result<()> {
     }
 }
 
+/// Namespaces of kiln's native capabilities (ARCHITECTURE.md §Content addressing): immutable,
+/// so no version is registered, activated or rolled back under them.
+pub const NATIVE_NAMESPACES: [&str; 3] = ["planner.", "learning.", "introspect."];
+
+/// Refuses ids in a native namespace.
+pub fn check_mutable(id: &str) -> Result<()> {
+    match NATIVE_NAMESPACES.iter().find(|ns| id.starts_with(*ns)) {
+        Some(ns) => Err(StoreError::Invalid(format!(
+            "{id}: {ns}* is reserved for kiln's native capabilities, which cannot be replaced or rolled back; agent-made capabilities live under generated/"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The manifest fields that name other objects.
 pub const REFERENCE_FIELDS: [&str; 3] = ["module", "engine", "program"];
 
@@ -423,6 +437,7 @@ impl Registry for SqliteRegistry {
             .ok_or_else(|| StoreError::Invalid("manifest needs a string :id".into()))?
             .to_string();
         check_id(&id)?;
+        check_mutable(&id)?;
         let kind = match manifest.get_key("kind") {
             Some(Value::Keyword(k)) if matches!(k.as_str(), "wasm" | "rtfs") => {
                 k.as_str().to_string()
@@ -538,6 +553,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn activate(&self, caller: &Caller, id: &str, prefix: &str) -> Result<Moved> {
+        check_mutable(id)?;
         self.db.write(caller.deadline, |tx| {
             let target = pick(history_in(tx, id)?, id, prefix)?;
             let back = Self::push_point(tx, id)?;
@@ -546,6 +562,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn rollback(&self, caller: &Caller, id: &str, to: Option<&str>) -> Result<Moved> {
+        check_mutable(id)?;
         self.db.write(caller.deadline, |tx| {
             let history = history_in(tx, id)?;
             if history.is_empty() {
