@@ -487,5 +487,16 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
         assert_eq!(code, Some(1), "{args:?}: {e}");
         assert!(e.contains(want) && !e.contains("panicked"), "{args:?}: {e}");
     }
+    // A file that is not a kiln database is named, not used.
+    let bad = base.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("kiln.db"), "not a database at all, just text").unwrap();
+    let o = kiln(&["--home", bad.to_str().unwrap(), "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("kiln.db: file is not a database"),
+        "{}",
+        text(&o.stderr)
+    );
     let _ = std::fs::remove_dir_all(&base);
 }

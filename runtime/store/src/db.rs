@@ -71,17 +71,27 @@ pub struct Db {
 impl Db {
     /// Opens (creating, migrating) the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(DEFAULT_WAIT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let db = Db {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+        let named = |e: StoreError| match e {
+            StoreError::Db(e) => StoreError::Invalid(format!(
+                "{}: {e} (not a kiln database; is --home right?)",
+                path.display()
+            )),
+            other => other,
         };
-        db.migrate()?;
-        Ok(db)
+        let open = || -> Result<Db> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(DEFAULT_WAIT)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            let db = Db {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+            };
+            db.migrate()?;
+            Ok(db)
+        };
+        open().map_err(named)
     }
 
     fn migrate(&self) -> Result<()> {
