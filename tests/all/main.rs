@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod eval;
 mod fuzz_replay;
+mod governance;
 mod guests;
 mod reader;
 mod sandbox;

@@ -4,5 +4,6 @@
 
 pub mod caps;
 pub mod cli;
+pub mod governance;
 pub mod records;
 pub mod report;

@@ -1,0 +1,246 @@
+//! The governance kernel: the decision table of ARCHITECTURE.md in every cell, the
+//! constitution's rules, and a constitution's validation errors.
+
+use kiln::governance::constitution::{self, Constitution};
+use kiln::governance::{Action, ActionKind, Verdict, Who, decide};
+use kiln_sandbox::Effect;
+
+fn default() -> Constitution {
+    Constitution::parse(constitution::DEFAULT, "constitution.rtfs").expect("the default parses")
+}
+
+fn at_level(level: u8) -> Constitution {
+    Constitution {
+        trust_level: level,
+        ..default()
+    }
+}
+
+/// ARCHITECTURE.md §Governance, row by row: for an agent, the lowest level at which the
+/// action needs no approval (`None`: never — human-only).
+const TABLE: [(ActionKind, Option<u8>); 10] = [
+    (ActionKind::Call, Some(0)),
+    (ActionKind::Plan, Some(0)),
+    (ActionKind::Introspect, Some(1)),
+    (ActionKind::ExecutePurePlan, Some(2)),
+    (ActionKind::ModifyPure, Some(3)),
+    (ActionKind::ModifyEffectful, Some(4)),
+    (ActionKind::Approve, None),
+    (ActionKind::Grant, None),
+    (ActionKind::RaiseTrust, None),
+    (ActionKind::ChangeConstitution, None),
+];
+
+#[test]
+fn every_cell_of_the_decision_table() {
+    let mut cells = 0;
+    for level in 0..=4u8 {
+        let c = at_level(level);
+        for (kind, free_from) in TABLE {
+            for who in [Who::Human, Who::Agent] {
+                let action = Action {
+                    kind,
+                    capability: Some("generated/x"),
+                    effects: &[],
+                    who,
+                };
+                let d = decide(&c, 4, &action);
+                let want = match (who, free_from) {
+                    (Who::Human, _) => Verdict::Allow,
+                    (Who::Agent, None) => Verdict::Deny,
+                    (Who::Agent, Some(l)) if level >= l => Verdict::Allow,
+                    (Who::Agent, Some(_)) => Verdict::RequireApproval,
+                };
+                assert_eq!(
+                    d.verdict, want,
+                    "level {level}, {kind:?}, {who:?}: {}",
+                    d.reason
+                );
+                assert!(!d.reason.is_empty());
+                cells += 1;
+            }
+        }
+    }
+    assert_eq!(cells, 100);
+}
+
+#[test]
+fn a_runs_trust_may_only_lower_the_level() {
+    let c = at_level(3);
+    let pure = Action {
+        kind: ActionKind::ModifyPure,
+        capability: Some("generated/x"),
+        effects: &[],
+        who: Who::Agent,
+    };
+    assert_eq!(decide(&c, 4, &pure).verdict, Verdict::Allow);
+    assert_eq!(decide(&c, 2, &pure).verdict, Verdict::RequireApproval);
+    // Asking for more than the constitution gives changes nothing.
+    let c = at_level(0);
+    assert_eq!(decide(&c, 4, &pure).verdict, Verdict::RequireApproval);
+}
+
+#[test]
+fn rules_deny_over_every_level_and_never_unlock_human_only_actions() {
+    let src = r#"{:trust-level 4
+      :rules [{:id "no-fs-write" :action :any :capability "fs.*" :effects [:fs/write]
+               :principal :agent :decision :deny :reason "no agent writes files"}
+              {:id "careful-json" :action :call :capability "json.*" :principal :any
+               :decision :require-approval :reason "json calls are reviewed"}
+              {:id "intro-free" :action :introspect :capability "*" :principal :agent
+               :decision :allow :reason "introspection is harmless here"}
+              {:id "try-to-unlock" :action [:approve :raise-trust] :principal :agent
+               :decision :allow :reason "a rule cannot make an agent the human"}]}"#;
+    let c = Constitution::parse(src, "c.rtfs").unwrap();
+    let act = |kind, cap, effects: &'static [Effect], who| {
+        decide(
+            &c,
+            4,
+            &Action {
+                kind,
+                capability: Some(cap),
+                effects,
+                who,
+            },
+        )
+    };
+    let d = act(
+        ActionKind::Call,
+        "fs.write_text",
+        &[Effect::FsWrite],
+        Who::Agent,
+    );
+    assert_eq!(
+        (d.verdict, d.rule.as_deref()),
+        (Verdict::Deny, Some("no-fs-write"))
+    );
+    // The same call by the human is not concerned by an agent rule.
+    assert_eq!(
+        act(
+            ActionKind::Call,
+            "fs.write_text",
+            &[Effect::FsWrite],
+            Who::Human
+        )
+        .verdict,
+        Verdict::Allow
+    );
+    // Reading files is another effect: allowed at level 4.
+    assert_eq!(
+        act(
+            ActionKind::Call,
+            "fs.read_json",
+            &[Effect::FsRead],
+            Who::Agent
+        )
+        .verdict,
+        Verdict::Allow
+    );
+    let d = act(ActionKind::Call, "json.parse", &[], Who::Human);
+    assert_eq!(d.verdict, Verdict::RequireApproval);
+    assert_eq!(d.reason, "json calls are reviewed");
+    for kind in [ActionKind::Approve, ActionKind::RaiseTrust] {
+        assert_eq!(act(kind, "x", &[], Who::Agent).verdict, Verdict::Deny);
+    }
+    // An :allow rule relaxes an approval the level asks for.
+    let c0 = Constitution {
+        trust_level: 0,
+        ..c.clone()
+    };
+    let d = decide(
+        &c0,
+        4,
+        &Action {
+            kind: ActionKind::Introspect,
+            capability: Some("introspect.plan_trace"),
+            effects: &[],
+            who: Who::Agent,
+        },
+    );
+    assert_eq!(
+        (d.verdict, d.rule.as_deref()),
+        (Verdict::Allow, Some("intro-free"))
+    );
+}
+
+#[test]
+fn the_default_constitution_denies_the_network_to_agents() {
+    let c = at_level(4);
+    let d = decide(
+        &c,
+        4,
+        &Action {
+            kind: ActionKind::Call,
+            capability: Some("http.get"),
+            effects: &[Effect::Net],
+            who: Who::Agent,
+        },
+    );
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert_eq!(default().trust_level, 0);
+    assert_eq!(default().quotas.max_synthesis_per_session, 10);
+    assert_eq!(default().quotas.max_plan_nesting, 5);
+}
+
+#[test]
+fn constitution_errors_name_file_line_column_and_key() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "{:trust-level 7}",
+            "c.rtfs:1:15: :trust-level: expected an integer from 0 to 4",
+        ),
+        (
+            "{:trust-level 0\n :quotas {:max-plan-nesting -1}}",
+            "c.rtfs:2:29: :quotas :max-plan-nesting: expected a non-negative integer",
+        ),
+        (
+            "{:trust-level 0\n :quotas {:max-plan-nestin 3}}",
+            "c.rtfs:2:11: :quotas :max-plan-nestin: unknown key",
+        ),
+        (
+            "{:trust-level 0 :rules [{:decision :deny}]}",
+            "c.rtfs:1:25: :rules 0 :reason: missing",
+        ),
+        (
+            "{:trust-level 0 :rules [{:decision :maybe :reason \"r\"}]}",
+            "c.rtfs:1:36: :rules 0 :decision: unknown decision :maybe",
+        ),
+        (
+            "{:trust-level 0 :rules [{:effects [:teleport] :decision :deny :reason \"r\"}]}",
+            "c.rtfs:1:36: :rules 0 :effects: unknown effect :teleport",
+        ),
+        (
+            "{:trust-level 0 :rules [{:action :fly :decision :deny :reason \"r\"}]}",
+            "c.rtfs:1:34: :rules 0 :action: unknown action :fly",
+        ),
+        (
+            "{:trust-level 0 :grants {\"fs.x\" {:dirs [{:path \"/d\" :quota-bytes 5}]}}}",
+            "c.rtfs:1:41: :grants \"fs.x\" :dirs :quota-bytes: a byte quota applies only to a writable directory",
+        ),
+        (
+            "{:trust-level 0 :grants {\"Bad Id\" {}}}",
+            "c.rtfs:1:26: :grants: invalid capability id",
+        ),
+        ("{:quotas {}}", "c.rtfs:1:1: :trust-level: missing"),
+        (
+            "{:trust-level 0} {:trust-level 1}",
+            "c.rtfs:1:18: a constitution is exactly one map",
+        ),
+        (
+            "{:trust-level 0",
+            "c.rtfs:1:16: unexpected end of input: unclosed `{`",
+        ),
+        ("", "c.rtfs:1:1: empty"),
+        ("[:trust-level 0]", "c.rtfs:1:1: expected a map"),
+        (
+            "{:trust-level 0 :trust-level 1}",
+            "c.rtfs:1:17: :trust-level: given twice",
+        ),
+    ];
+    for (src, want) in cases {
+        let e = Constitution::parse(src, "c.rtfs")
+            .expect_err(src)
+            .to_string();
+        assert!(e.contains(want), "{src}\n got: {e}\nwant: {want}");
+    }
+}
