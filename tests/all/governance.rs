@@ -244,3 +244,59 @@ fn constitution_errors_name_file_line_column_and_key() {
         assert!(e.contains(want), "{src}\n got: {e}\nwant: {want}");
     }
 }
+
+#[test]
+fn agent_config_errors_name_file_line_column_and_key() {
+    use kiln::governance::config::{self, AgentConfig};
+    let c = AgentConfig::parse(config::DEFAULT, "agent_config.toml").expect("the default parses");
+    assert_eq!(c.self_programming.trust_level, 0);
+    assert_eq!(c.self_programming.max_synthesis_per_session, 10);
+    let with = |from: &str, to: &str| {
+        assert!(config::DEFAULT.contains(from), "{from}");
+        config::DEFAULT.replacen(from, to, 1)
+    };
+    let line_of = |needle: &str| {
+        config::DEFAULT
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap()
+            + 1
+    };
+    let cases = [
+        (
+            with("trust_level = 0 ", "trust_level = 9 "),
+            format!(
+                "agent_config.toml:{}:1: self_programming.trust_level: must be between 0 and 4",
+                line_of("trust_level = 0")
+            ),
+        ),
+        (
+            with("enabled = true", "enabled = \"yes\""),
+            format!("agent_config.toml:{}:11:", line_of("enabled = true")),
+        ),
+        (
+            with("timeout_ms = 10_000", "timeout_msec = 10_000"),
+            format!(
+                "agent_config.toml:{}:1: unknown field `timeout_msec`",
+                line_of("timeout_ms = 10_000")
+            ),
+        ),
+        (
+            with("provider = \"none\"", "provider = \"skynet\""),
+            format!(
+                "agent_config.toml:{}:1: llm.provider: must be",
+                line_of("provider = \"none\"")
+            ),
+        ),
+        (
+            with("[store]\nbusy_timeout_ms", "[store]\nbusy_timeout_ms = [\n"),
+            "agent_config.toml:".to_string(),
+        ),
+    ];
+    for (text, want) in cases {
+        let e = AgentConfig::parse(&text, "agent_config.toml")
+            .expect_err(&want)
+            .to_string();
+        assert!(e.contains(&want), "got: {e}\nwant: {want}");
+    }
+}

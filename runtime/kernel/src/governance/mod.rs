@@ -1,6 +1,7 @@
 //! The governance kernel (ARCHITECTURE.md §Governance): the constitution, the decision table,
 //! and the decision for one action — table × rules × principal × effects.
 
+pub mod config;
 pub mod constitution;
 pub mod decide;
 
