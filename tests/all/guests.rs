@@ -25,7 +25,14 @@ fn built() -> &'static PathBuf {
         for (target, crates) in [
             (
                 "wasm32-unknown-unknown",
-                &["text-words", "json-parse", "json-emit", "rtfs-engine"][..],
+                &[
+                    "text-words",
+                    "json-parse",
+                    "json-emit",
+                    "rtfs-engine",
+                    "echo",
+                    "hash-sha256",
+                ][..],
             ),
             ("wasm32-wasip1", &["fs-read-json", "fs-write-text"][..]),
         ] {
