@@ -435,27 +435,35 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
         .lines()
         .map(|l| l.split_whitespace().nth(2).unwrap_or(""))
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            "cap.register",
-            "cap.activate",
-            "cap.register",
-            "cap.activate",
-            "cap.rollback",
-            "cap.rollback",
-            "gc"
-        ],
-        "{s}"
-    );
+    // Each command opens a session and records the kernel's decision before the change,
+    // whose entry follows it; the refused rollback left its decision and nothing else.
+    let session = |change: &[&'static str]| {
+        let mut v = vec!["session.start", "decision"];
+        v.extend_from_slice(change);
+        v
+    };
+    let want: Vec<&str> = [
+        session(&["cap.register", "cap.activate"]),
+        session(&["cap.register", "cap.activate"]),
+        session(&["cap.rollback"]),
+        session(&[]),
+        session(&["cap.rollback"]),
+        session(&["gc"]),
+    ]
+    .concat();
+    assert_eq!(kinds, want, "{s}");
+    // The change names the decision that authorised it.
+    let (_, s, _) = out(&["--json", "chain", "show", "--kind", "cap.register"]);
+    let first: serde_json::Value = serde_json::from_str(s.lines().next().unwrap()).unwrap();
+    assert_eq!(first["parent"], 2, "{s}");
     let (_, s, _) = out(&["chain", "show", "--kind", "cap.rollback"]);
     assert_eq!(s.lines().count(), 2, "{s}");
     let (_, s, _) = out(&["--json", "chain", "show", "--kind", "gc"]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
     assert_eq!(v["kind"], "gc");
-    assert_eq!(v["seq"], 7);
+    assert_eq!(v["seq"], want.len());
     let (_, s, _) = out(&["chain", "export"]);
-    assert_eq!(s.lines().count(), 7);
+    assert_eq!(s.lines().count(), want.len());
     for line in s.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["hash"].as_str().unwrap().len(), 64);

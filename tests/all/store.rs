@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kiln_store::chain::Head;
-use kiln_store::{Caller, Hash, Home, ObjectStore, Record, Registry, StoreError};
+use kiln_store::{
+    Activate, Append, Authority, Authorized, Caller, Collect, Hash, Home, ObjectStore, Record,
+    Register, Registry, StoreError,
+};
 use rtfs::Value;
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -58,8 +61,18 @@ fn manifest(id: &str, module: &Hash, extra: &str) -> Value {
         .to_value()
 }
 
-fn human() -> Caller {
-    Caller::human()
+/// What the governance kernel would hand the store for a human's command.
+fn rg(a: &Authority) -> Authorized<Register> {
+    a.authorize(Caller::human(), Register)
+}
+fn mv(a: &Authority) -> Authorized<Activate> {
+    a.authorize(Caller::human(), Activate)
+}
+fn app(a: &Authority) -> Authorized<Append> {
+    a.authorize(Caller::human(), Append)
+}
+fn col(a: &Authority) -> Authorized<Collect> {
+    a.authorize(Caller::human(), Collect)
 }
 
 /// The registry driven by a table of steps. Versions are named `id#n` (the n-th distinct
@@ -67,7 +80,7 @@ fn human() -> Caller {
 #[test]
 fn registry_operations_table() {
     let dir = temp("table");
-    let home = Home::open(&dir).unwrap();
+    let (home, auth) = Home::open_governed(&dir).unwrap();
     let reg = &home.registry;
     let mut named: BTreeMap<String, Hash> = BTreeMap::new();
     // (step, expected): `active ID VERSION|none`, `err KIND`, `same VERSION`.
@@ -109,7 +122,7 @@ fn registry_operations_table() {
                     .put(format!("module {} {n}", w[1]).as_bytes())
                     .unwrap();
                 let activate = w.get(3) != Some(&"inactive");
-                reg.register(&human(), &manifest(w[1], &m, ""), activate)
+                reg.register(&rg(&auth), &manifest(w[1], &m, ""), activate)
                     .map(|r| {
                         let key = format!("{}#{n}", w[1]);
                         named.entry(key).or_insert(r.hash);
@@ -117,17 +130,17 @@ fn registry_operations_table() {
                     })
             }
             "register-missing" => reg
-                .register(&human(), &manifest(w[1], &Hash::of(b"absent"), ""), true)
+                .register(&rg(&auth), &manifest(w[1], &Hash::of(b"absent"), ""), true)
                 .map(|r| Some(r.hash)),
             "activate" => reg
-                .activate(&human(), w[1], &named[w[2]].hex()[..10])
+                .activate(&mv(&auth), w[1], &named[w[2]].hex()[..10])
                 .map(|_| None),
-            "rollback" => reg.rollback(&human(), w[1], None).map(|_| None),
+            "rollback" => reg.rollback(&mv(&auth), w[1], None).map(|_| None),
             "rollback-to" => {
                 let to = named
                     .get(w[2])
                     .map_or(w[2].to_string(), |h| h.hex()[..8].to_string());
-                reg.rollback(&human(), w[1], Some(&to)).map(|_| None)
+                reg.rollback(&mv(&auth), w[1], Some(&to)).map(|_| None)
             }
             "pin" => {
                 let p = named
@@ -138,7 +151,7 @@ fn registry_operations_table() {
                     None
                 })
             }
-            "gc" => home.gc(&human(), Duration::ZERO).map(|r| {
+            "gc" => home.gc(&col(&auth), Duration::ZERO).map(|r| {
                 // Referenced by nothing: the modules of the refused `Bad!id` and
                 // `planner.decompose` registers and the manifest of the refused register
                 // of a missing module.
@@ -203,7 +216,7 @@ fn registry_operations_table() {
 #[test]
 fn diff_names_fields_effects_grants_module_and_program_lines() {
     let dir = temp("diff");
-    let home = Home::open(&dir).unwrap();
+    let (home, auth) = Home::open_governed(&dir).unwrap();
     let engine = home.objects.put(b"the engine module").unwrap();
     let p1 = home
         .objects
@@ -226,7 +239,7 @@ fn diff_names_fields_effects_grants_module_and_program_lines() {
     let reg = &home.registry;
     let a = reg
         .register(
-            &human(),
+            &rg(&auth),
             &rtfs_manifest(
                 &p1,
                 r#":effects [:log] :description "counts" :grants {:dirs [] :env ["HOME"]}"#,
@@ -235,8 +248,7 @@ fn diff_names_fields_effects_grants_module_and_program_lines() {
         )
         .unwrap();
     let b = reg
-        .register(
-            &human(),
+        .register(&rg(&auth),
             &rtfs_manifest(
                 &p2,
                 r#":effects [:log :fs/read] :description "counts, plus one" :grants {:dirs [{:path "/srv" :as "/data"}] :env []}"#,
@@ -333,7 +345,7 @@ mod model {
         #[test]
         fn registry_matches_the_model(ops in proptest::collection::vec(op(), 1..24)) {
             let dir = temp(&format!("model-{}", rand_suffix()));
-            let home = Home::open(&dir).unwrap();
+            let (home, auth) = Home::open_governed(&dir).unwrap();
             let reg = &home.registry;
             let ids = ["m.one", "m.two"];
             let mut models = [Model::default(), Model::default()];
@@ -342,7 +354,7 @@ mod model {
                 let r = match *op {
                     Op::Register { id, content, activate } => {
                         let module = home.objects.put(&[content]).unwrap();
-                        let got = reg.register(&human(), &manifest(ids[id], &module, ""), activate).unwrap();
+                        let got = reg.register(&rg(&auth), &manifest(ids[id], &module, ""), activate).unwrap();
                         let m = &mut models[id];
                         let k = match m.versions.iter().position(|c| *c == content) {
                             Some(k) => { prop_assert!(!got.new); k }
@@ -363,16 +375,16 @@ mod model {
                             // Not a version of this id: refused.
                             let p = Hash::of(&[200, k as u8]).hex();
                             let e = match op {
-                                Op::Activate { .. } => reg.activate(&human(), ids[id], &p[..12]).map(|_| ()),
-                                _ => reg.rollback(&human(), ids[id], Some(&p[..12])).map(|_| ()),
+                                Op::Activate { .. } => reg.activate(&mv(&auth), ids[id], &p[..12]).map(|_| ()),
+                                _ => reg.rollback(&mv(&auth), ids[id], Some(&p[..12])).map(|_| ()),
                             };
                             prop_assert!(e.is_err());
                             Ok(())
                         } else {
                             let p = hashes[id][k].hex();
                             match op {
-                                Op::Activate { .. } => reg.activate(&human(), ids[id], &p[..12]).map(|_| ()),
-                                _ => reg.rollback(&human(), ids[id], Some(&p[..12])).map(|_| ()),
+                                Op::Activate { .. } => reg.activate(&mv(&auth), ids[id], &p[..12]).map(|_| ()),
+                                _ => reg.rollback(&mv(&auth), ids[id], Some(&p[..12])).map(|_| ()),
                             }?;
                             m.push(k);
                             Ok(())
@@ -380,7 +392,7 @@ mod model {
                     }
                     Op::Rollback { id } => {
                         let m = &mut models[id];
-                        let r = reg.rollback(&human(), ids[id], None);
+                        let r = reg.rollback(&mv(&auth), ids[id], None);
                         if m.stack.len() < 2 {
                             prop_assert!(r.is_err(), "model: nothing to roll back to");
                         } else {
@@ -415,26 +427,27 @@ mod model {
 
 /// A small home with a few versions, moves, entries and a gc.
 fn small_home(dir: &Path) -> Head {
-    let home = Home::open(dir).unwrap();
+    let (home, auth) = Home::open_governed(dir).unwrap();
     let reg = &home.registry;
     for (id, n) in [("t.a", 1), ("t.a", 2), ("t.b", 1), ("t.a", 3)] {
         let m = home
             .objects
             .put(format!("module {id} {n}").as_bytes())
             .unwrap();
-        reg.register(&human(), &manifest(id, &m, ""), true).unwrap();
+        reg.register(&rg(&auth), &manifest(id, &m, ""), true)
+            .unwrap();
     }
-    reg.rollback(&human(), "t.a", None).unwrap();
+    reg.rollback(&mv(&auth), "t.a", None).unwrap();
     let input = home.record_value(&Value::str("an input")).unwrap();
     home.append(
-        &human(),
+        &app(&auth),
         vec![Record {
             input: Some(input),
             ..Record::ok("test.call", Value::Nil)
         }],
     )
     .unwrap();
-    home.gc(&human(), Duration::ZERO).unwrap();
+    home.gc(&col(&auth), Duration::ZERO).unwrap();
     home.head().unwrap()
 }
 
@@ -518,7 +531,7 @@ fn tampering_with_any_object_or_chain_row_is_named_by_verify() {
     // Rewriting the last entry and its hash consistently is caught by the saved head too.
     copy_dir(&clean, &work);
     {
-        let home = Home::open(&work).unwrap();
+        let (home, _auth) = Home::open_governed(&work).unwrap();
         let last = home
             .entries(&kiln_store::chain::Filter {
                 after: Some(rows - 1),
@@ -565,10 +578,10 @@ fn proofs_check_and_verify_through_the_cli() {
     assert_eq!(head, old.to_string());
     // More entries; the new head extends the old one.
     let m = {
-        let home = Home::open(&home_dir).unwrap();
+        let (home, auth) = Home::open_governed(&home_dir).unwrap();
         let m = home.objects.put(b"module t.c").unwrap();
         home.registry
-            .register(&human(), &manifest("t.c", &m, ""), true)
+            .register(&rg(&auth), &manifest("t.c", &m, ""), true)
             .unwrap();
         m
     };
@@ -654,7 +667,7 @@ fn proofs_check_and_verify_through_the_cli() {
 #[test]
 fn a_busy_database_waits_only_until_the_deadline() {
     let dir = temp("busy");
-    let home = Home::open(&dir).unwrap();
+    let (home, auth) = Home::open_governed(&dir).unwrap();
     let m = home.objects.put(b"module busy").unwrap();
     // Another process holds the write lock.
     let other = rusqlite::Connection::open(dir.join("kiln.db")).unwrap();
@@ -664,10 +677,11 @@ fn a_busy_database_waits_only_until_the_deadline() {
         deadline: Some(Instant::now() + Duration::from_millis(300)),
     };
     let t = Instant::now();
-    match home
-        .registry
-        .register(&caller, &manifest("busy.x", &m, ""), true)
-    {
+    match home.registry.register(
+        &auth.authorize(caller.clone(), Register),
+        &manifest("busy.x", &m, ""),
+        true,
+    ) {
         Err(StoreError::Busy { waited_ms }) => assert!(waited_ms >= 250, "{waited_ms}"),
         other => panic!("expected Busy, got {other:?}"),
     }
@@ -679,7 +693,11 @@ fn a_busy_database_waits_only_until_the_deadline() {
         ..caller
     };
     home.registry
-        .register(&caller, &manifest("busy.x", &m, ""), true)
+        .register(
+            &auth.authorize(caller.clone(), Register),
+            &manifest("busy.x", &m, ""),
+            true,
+        )
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -692,10 +710,10 @@ fn gc_never_races_a_concurrent_register() {
     let gc = {
         let (dir, stop) = (dir.clone(), stop.clone());
         std::thread::spawn(move || {
-            let home = Home::open(&dir).unwrap();
+            let (home, auth) = Home::open_governed(&dir).unwrap();
             let mut runs = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                home.gc(&human(), Duration::ZERO).unwrap();
+                home.gc(&col(&auth), Duration::ZERO).unwrap();
                 runs += 1;
                 // Back to back, gc would hold the write lock nearly all the time and SQLite's
                 // polling busy handler would starve the writer.
@@ -704,7 +722,7 @@ fn gc_never_races_a_concurrent_register() {
             runs
         })
     };
-    let home = Home::open(&dir).unwrap();
+    let (home, auth) = Home::open_governed(&dir).unwrap();
     let (mut ok, mut missing) = (Vec::new(), 0);
     for i in 0..150 {
         let m = home
@@ -715,7 +733,7 @@ fn gc_never_races_a_concurrent_register() {
         std::thread::sleep(Duration::from_micros(500 * (i % 7)));
         match home
             .registry
-            .register(&human(), &manifest("race.x", &m, ""), true)
+            .register(&rg(&auth), &manifest("race.x", &m, ""), true)
         {
             Ok(r) => ok.push((r.hash, m)),
             // gc removed the module between its write and the register: refused cleanly.

@@ -11,7 +11,9 @@ use kiln_sandbox::{
     ArtifactIndex, Capability, CodeCache, DirGrant, Dispatcher, Effect, Grants, Limits, NestedCall,
     Sandbox, SandboxConfig, SandboxError,
 };
-use kiln_store::{Caller, Hash, Home, ObjectStore, Registry, SqliteRegistry};
+use kiln_store::{Hash, ObjectStore, Registry, SqliteRegistry};
+
+use crate::kernel::{GovError, Kernel};
 use rtfs::Value;
 
 /// A CLI-level failure: a message for the user.
@@ -52,24 +54,23 @@ impl ArtifactIndex for DbIndex {
 
 /// A home with a sandbox and its code cache.
 pub struct Runtime {
-    home: Home,
+    kernel: Kernel,
     sandbox: Sandbox,
     cache: CodeCache,
-    caller: Caller,
 }
 
 impl Runtime {
     /// Opens the home (creating it) and the sandbox.
     pub fn open(home: &Path) -> Result<Runtime, Failure> {
-        let home = Home::open(home)?;
+        let kernel = Kernel::open(home, None)?;
         let sandbox = Sandbox::new(SandboxConfig::default())?;
+        let home = &kernel.home;
         let cache = CodeCache::new(home.cache_dir(), Arc::new(DbIndex(home.registry.clone())))
             .map_err(|e| Failure(format!("{}: {e}", home.cache_dir().display())))?;
         Ok(Runtime {
-            home,
+            kernel,
             sandbox,
             cache,
-            caller: Caller::human(),
         })
     }
 
@@ -77,7 +78,7 @@ impl Runtime {
     /// constitution directory.
     fn protected(&self) -> Vec<PathBuf> {
         vec![
-            self.home.root().to_path_buf(),
+            self.kernel.home.root().to_path_buf(),
             PathBuf::from("constitution"),
         ]
     }
@@ -98,7 +99,7 @@ fn kw_list(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn effects_of(manifest: &Value) -> Result<BTreeSet<Effect>, Failure> {
+pub(crate) fn effects_of(manifest: &Value) -> Result<BTreeSet<Effect>, Failure> {
     let mut out = BTreeSet::new();
     for e in kw_list(manifest.get_key("effects")) {
         let eff = Effect::parse(&e).ok_or_else(|| {
@@ -172,7 +173,20 @@ pub fn install(
     wasm: &Path,
     id: &str,
     manifest: Option<&Path>,
-) -> Result<Hash, Failure> {
+) -> Result<Hash, GovError> {
+    let (m, effects) = install_manifest(rt, wasm, id, manifest)?;
+    let done = rt.kernel.register_as_human(&m, &effects)?;
+    tracing::info!(id, version = %done.hash, entry = done.entry, "installed");
+    Ok(done.hash)
+}
+
+/// Checks and stores the module; returns the manifest to register and its effects.
+fn install_manifest(
+    rt: &Runtime,
+    wasm: &Path,
+    id: &str,
+    manifest: Option<&Path>,
+) -> Result<(Value, Vec<Effect>), Failure> {
     kiln_store::registry::check_id(id)?;
     let bytes =
         std::fs::read(wasm).map_err(|e| Failure(format!("cannot read {}: {e}", wasm.display())))?;
@@ -192,7 +206,7 @@ pub fn install(
     // Checks (sizes, ABI, imports ⊆ effects ⊆ grants) and compiles into the cache.
     rt.sandbox
         .load_cached(&bytes, &effects, &grants, &rt.cache)?;
-    let module = rt.home.objects.put(&bytes)?;
+    let module = rt.kernel.home.objects.put(&bytes)?;
     let field = |k: &str, default: Value| desc.get_key(k).cloned().unwrap_or(default);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -244,16 +258,14 @@ pub fn install(
             ]),
         ),
     ]);
-    let done = rt.home.registry.register(&rt.caller, &m, true)?;
-    tracing::info!(id, version = %done.hash, entry = done.entry, "installed");
-    Ok(done.hash)
+    Ok((m, effects.iter().copied().collect()))
 }
 
 /// `kiln cap list`: one line per active capability.
 pub fn list(rt: &Runtime) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
-    for r in rt.home.registry.list()? {
-        let m = rt.home.registry.manifest(&r.hash)?;
+    for r in rt.kernel.home.registry.list()? {
+        let m = rt.kernel.home.registry.manifest(&r.hash)?;
         let effects = rtfs::print::print(m.get_key("effects").unwrap_or(&Value::Nil));
         out.push(format!(
             "{:<32} {}  v{}  {:<5} {}",
@@ -283,8 +295,8 @@ fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Result<(), Failu
 
 /// Loads the module of a resolved version with the effects and grants its manifest records.
 fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
-    let version = rt.home.registry.resolve(spec)?;
-    let bytes = rt.home.objects.get(&version.row.module)?;
+    let version = rt.kernel.home.registry.resolve(spec)?;
+    let bytes = rt.kernel.home.objects.get(&version.row.module)?;
     let effects = effects_of(&version.manifest)?;
     let grants = grants_of(&version.manifest, &effects)?.checked(&rt.protected())?;
     let (cap, _) = rt

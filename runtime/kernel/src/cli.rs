@@ -219,11 +219,10 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Ok(if ok { OK } else { ERROR })
         }),
-        Command::Gc { grace } => with_home(&home_dir(&cli.home), |home| {
-            let caller = kiln_store::Caller::human();
+        Command::Gc { grace } => with_kernel(&home_dir(&cli.home), |k| {
             println!(
                 "{}",
-                crate::records::gc(home, &caller, std::time::Duration::from_secs(grace))?
+                crate::records::gc(k, std::time::Duration::from_secs(grace))?
             );
             Ok(OK)
         }),
@@ -311,6 +310,36 @@ fn with_home(
     }
 }
 
+/// Exit code for a refusal or a wait for approval.
+pub const BLOCKED: u8 = 3;
+
+fn governed_failure(e: crate::kernel::GovError) -> ExitCode {
+    use crate::kernel::GovError;
+    match e {
+        GovError::Blocked(_) => {
+            eprintln!("error: {e}");
+            ExitCode::from(BLOCKED)
+        }
+        GovError::Failed(f) => fail(&f.0),
+    }
+}
+
+/// Runs `f` on the governed home at `dir` (the kernel opens it with its constitution and
+/// configuration; refusals exit with 3).
+fn with_kernel(
+    dir: &std::path::Path,
+    f: impl FnOnce(&crate::kernel::Kernel) -> Result<u8, crate::kernel::GovError>,
+) -> ExitCode {
+    let kernel = match crate::kernel::Kernel::open(dir, None) {
+        Ok(k) => k,
+        Err(e) => return fail(&e.0),
+    };
+    match f(&kernel) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => governed_failure(e),
+    }
+}
+
 fn cap(action: CapAction, dir: &std::path::Path) -> ExitCode {
     use crate::records;
     match action {
@@ -324,7 +353,7 @@ fn cap(action: CapAction, dir: &std::path::Path) -> ExitCode {
                     println!("{h}");
                     ExitCode::from(OK)
                 }
-                Err(e) => fail(&e.0),
+                Err(e) => governed_failure(e),
             }
         }
         CapAction::List => {
@@ -347,9 +376,8 @@ fn cap(action: CapAction, dir: &std::path::Path) -> ExitCode {
         CapAction::Diff { id, a, b } => with_home(dir, |h| {
             print_lines(records::diff(h, &id, a.as_deref(), b.as_deref())?)
         }),
-        CapAction::Rollback { id, to } => with_home(dir, |h| {
-            let caller = kiln_store::Caller::human();
-            println!("{}", records::rollback(h, &caller, &id, to.as_deref())?);
+        CapAction::Rollback { id, to } => with_kernel(dir, |k| {
+            println!("{}", records::rollback(k, &id, to.as_deref())?);
             Ok(OK)
         }),
     }

@@ -5,5 +5,6 @@
 pub mod caps;
 pub mod cli;
 pub mod governance;
+pub mod kernel;
 pub mod records;
 pub mod report;

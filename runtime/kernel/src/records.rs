@@ -5,10 +5,11 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use kiln_store::chain::{Filter, Head};
-use kiln_store::{Caller, Entry, Hash, Home, Registry, merkle};
+use kiln_store::{Entry, Hash, Home, Registry, merkle};
 use serde_json::json;
 
 use crate::caps::Failure;
+use crate::kernel::{GovError, Kernel};
 
 fn when(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
@@ -130,13 +131,8 @@ pub fn diff(
 }
 
 /// `kiln cap rollback ID [--to HASH]`.
-pub fn rollback(
-    home: &Home,
-    caller: &Caller,
-    id: &str,
-    to: Option<&str>,
-) -> Result<String, Failure> {
-    let m = home.registry.rollback(caller, id, to)?;
+pub fn rollback(kernel: &Kernel, id: &str, to: Option<&str>) -> Result<String, GovError> {
+    let m = kernel.rollback_as_human(id, to)?;
     Ok(if m.changed {
         format!(
             "{id}: {} → {} (chain entry {})",
@@ -404,8 +400,8 @@ pub fn verify(home: &Home, head: Option<&str>) -> Result<(Vec<String>, bool), Fa
 }
 
 /// `kiln gc [--grace SECONDS]`.
-pub fn gc(home: &Home, caller: &Caller, grace: Duration) -> Result<String, Failure> {
-    let r = home.gc(caller, grace)?;
+pub fn gc(kernel: &Kernel, grace: Duration) -> Result<String, GovError> {
+    let r = kernel.gc_as_human(grace)?;
     Ok(format!(
         "removed {} objects ({} bytes) and {} leftover temporary files; kept {} (chain entry {})",
         r.removed, r.bytes, r.litter, r.kept, r.entry

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use kiln_store::{Caller, Home, ObjectStore, Record, Registry};
+use kiln_store::{Activate, Append, Caller, Home, ObjectStore, Record, Register, Registry};
 use rtfs::Value;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -54,8 +54,9 @@ fn main() {
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     let caller = Caller::human();
-    let home = Home::open(&base.join("home")).unwrap();
-    let body_len = home.append(&caller, vec![record(0)]).unwrap()[0]
+    let (home, auth) = Home::open_governed(&base.join("home")).unwrap();
+    let append = auth.authorize(caller.clone(), Append);
+    let body_len = home.append(&append, vec![record(0)]).unwrap()[0]
         .encode()
         .unwrap()
         .len();
@@ -71,7 +72,7 @@ fn main() {
     let (mut k, mut b) = (Duration::ZERO, Duration::ZERO);
     for i in 0..n {
         let t = Instant::now();
-        home.append(&caller, vec![record(i)]).unwrap();
+        home.append(&append, vec![record(i)]).unwrap();
         k += t.elapsed();
         let t = Instant::now();
         let tx = conn.transaction().unwrap();
@@ -96,7 +97,7 @@ fn main() {
     for g in 0..groups {
         let records: Vec<Record> = (0..size).map(|i| record(g * size + i)).collect();
         let t = Instant::now();
-        home.append(&caller, records).unwrap();
+        home.append(&append, records).unwrap();
         k += t.elapsed();
         let t = Instant::now();
         let tx = conn.transaction().unwrap();
@@ -155,7 +156,7 @@ fn main() {
         ]);
         versions.push(
             home.registry
-                .register(&caller, &manifest, true)
+                .register(&auth.authorize(caller.clone(), Register), &manifest, true)
                 .unwrap()
                 .hash,
         );
@@ -165,7 +166,11 @@ fn main() {
         let to = versions[i % 2].hex();
         let t = Instant::now();
         home.registry
-            .rollback(&caller, ids, Some(&to[..16]))
+            .rollback(
+                &auth.authorize(caller.clone(), Activate),
+                ids,
+                Some(&to[..16]),
+            )
             .unwrap();
         rb.push(t.elapsed());
         let t = Instant::now();
@@ -193,7 +198,9 @@ fn main() {
             (Value::keyword("module"), Value::str(&m.hex())),
         ]);
         let t = Instant::now();
-        home.registry.register(&caller, &manifest, true).unwrap();
+        home.registry
+            .register(&auth.authorize(caller.clone(), Register), &manifest, true)
+            .unwrap();
         reg.push(t.elapsed());
     }
     println!(

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use rtfs::Value;
 
+use crate::authority::{Append, Authority, Authorized, Collect};
 use crate::chain::{self, ChainStore, Entry, Filter, Head, Record};
 use crate::db::Db;
 use crate::error::{Result, StoreError, io};
 use crate::hash::Hash;
 use crate::objects::{FsObjects, ObjectStore};
-use crate::registry::{Caller, SqliteRegistry, references};
+use crate::registry::{SqliteRegistry, references};
 
 /// Inputs and outputs larger than this are recorded as a summary (size and hash) instead.
 pub const MAX_RECORDED_VALUE: usize = 64 << 10;
@@ -66,8 +67,19 @@ pub struct GcReport {
 }
 
 impl Home {
-    /// Opens the home at `root`, creating it when missing.
+    /// Opens the home at `root`, creating it when missing, for reading: without the
+    /// [`Authority`] nothing can be changed.
     pub fn open(root: &Path) -> Result<Home> {
+        Ok(Home::open_governed(root)?.0)
+    }
+
+    /// Opens the home with the authority to change it. The governance kernel calls this and
+    /// keeps the authority to itself (tests that exercise the store directly do too).
+    pub fn open_governed(root: &Path) -> Result<(Home, Authority)> {
+        Ok((Home::open_inner(root)?, Authority::new()))
+    }
+
+    fn open_inner(root: &Path) -> Result<Home> {
         std::fs::create_dir_all(root).map_err(|e| io(root, e))?;
         let root = root.canonicalize().map_err(|e| io(root, e))?;
         let objects = Arc::new(FsObjects::open(root.join("objects"))?);
@@ -93,8 +105,8 @@ impl Home {
     }
 
     /// Appends entries in one transaction (one durable commit for the group).
-    pub fn append(&self, caller: &Caller, records: Vec<Record>) -> Result<Vec<Entry>> {
-        self.chain.append(caller, records)
+    pub fn append(&self, auth: &Authorized<Append>, records: Vec<Record>) -> Result<Vec<Entry>> {
+        self.chain.append(auth.caller(), records)
     }
 
     /// Entries matching `filter`, oldest first.
@@ -250,7 +262,8 @@ impl Home {
     /// lock before referencing them, so a concurrent register either sees its objects or
     /// fails cleanly — never a reference to a removed object. Refuses to run on a home whose
     /// manifests or chain cannot be read (run `kiln verify`).
-    pub fn gc(&self, caller: &Caller, grace: Duration) -> Result<GcReport> {
+    pub fn gc(&self, auth: &Authorized<Collect>, grace: Duration) -> Result<GcReport> {
+        let caller = auth.caller();
         self.db.write(caller.deadline, |tx| {
             let mut keep: HashSet<Hash> = HashSet::new();
             let hashes: Vec<String> = {

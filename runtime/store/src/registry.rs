@@ -12,6 +12,7 @@ use std::time::Instant;
 use rtfs::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::authority::{Activate, Authorized, Register};
 use crate::chain::{self, Context, Record};
 use crate::db::Db;
 use crate::error::{Result, StoreError};
@@ -118,12 +119,17 @@ pub trait Registry {
     /// Registers a version; the manifest names the id, kind and module (and for `:rtfs` the
     /// `:engine` and `:program` objects), all already stored. `:parent` is filled in with the
     /// active version when absent. Activates it when `activate`.
-    fn register(&self, caller: &Caller, manifest: &Value, activate: bool) -> Result<Registered>;
+    fn register(
+        &self,
+        auth: &Authorized<Register>,
+        manifest: &Value,
+        activate: bool,
+    ) -> Result<Registered>;
     /// Makes the version of `id` named by `prefix` (≥ 4 hex digits) active.
-    fn activate(&self, caller: &Caller, id: &str, prefix: &str) -> Result<Moved>;
+    fn activate(&self, auth: &Authorized<Activate>, id: &str, prefix: &str) -> Result<Moved>;
     /// Rolls `id` back to the version active before the current one, or to the version
     /// named by `to` (a hash or unique prefix).
-    fn rollback(&self, caller: &Caller, id: &str, to: Option<&str>) -> Result<Moved>;
+    fn rollback(&self, auth: &Authorized<Activate>, id: &str, to: Option<&str>) -> Result<Moved>;
     /// Active versions of every id.
     fn list(&self) -> Result<Vec<VersionRow>>;
     /// Every version of an id, oldest first.
@@ -430,7 +436,13 @@ impl SqliteRegistry {
 }
 
 impl Registry for SqliteRegistry {
-    fn register(&self, caller: &Caller, manifest: &Value, activate: bool) -> Result<Registered> {
+    fn register(
+        &self,
+        auth: &Authorized<Register>,
+        manifest: &Value,
+        activate: bool,
+    ) -> Result<Registered> {
+        let caller = auth.caller();
         let id = manifest
             .get_key("id")
             .and_then(Value::as_str)
@@ -552,7 +564,8 @@ impl Registry for SqliteRegistry {
         })
     }
 
-    fn activate(&self, caller: &Caller, id: &str, prefix: &str) -> Result<Moved> {
+    fn activate(&self, auth: &Authorized<Activate>, id: &str, prefix: &str) -> Result<Moved> {
+        let caller = auth.caller();
         check_mutable(id)?;
         self.db.write(caller.deadline, |tx| {
             let target = pick(history_in(tx, id)?, id, prefix)?;
@@ -561,7 +574,8 @@ impl Registry for SqliteRegistry {
         })
     }
 
-    fn rollback(&self, caller: &Caller, id: &str, to: Option<&str>) -> Result<Moved> {
+    fn rollback(&self, auth: &Authorized<Activate>, id: &str, to: Option<&str>) -> Result<Moved> {
+        let caller = auth.caller();
         check_mutable(id)?;
         self.db.write(caller.deadline, |tx| {
             let history = history_in(tx, id)?;

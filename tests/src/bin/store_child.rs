@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use kiln_store::{Caller, Home, ObjectStore, Record, Registry};
+use kiln_store::{Activate, Append, Caller, Home, ObjectStore, Record, Register, Registry};
 use rtfs::Value;
 
 fn main() {
@@ -19,7 +19,7 @@ fn main() {
     }
     let (home, id) = (&args[1], &args[2]);
     let count: u64 = args[3].parse().unwrap_or(0);
-    let home = match Home::open(std::path::Path::new(home)) {
+    let (home, auth) = match Home::open_governed(std::path::Path::new(home)) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("store-child: {e}");
@@ -33,7 +33,9 @@ fn main() {
         i += 1;
         let line = match i % 4 {
             0 => {
-                let r = home.registry.rollback(&caller, id, None);
+                let r = home
+                    .registry
+                    .rollback(&auth.authorize(caller.clone(), Activate), id, None);
                 match r {
                     Ok(m) => format!("rb {} {}", m.to, m.entry),
                     Err(_) => continue, // nothing to roll back to yet
@@ -41,7 +43,7 @@ fn main() {
             }
             2 => {
                 let e = home.append(
-                    &caller,
+                    &auth.authorize(caller.clone(), Append),
                     vec![Record::ok(
                         "test.tick",
                         Value::map(vec![(Value::keyword("i"), Value::Int(i as i64))]),
@@ -63,7 +65,11 @@ fn main() {
                     (Value::keyword("kind"), Value::keyword("wasm")),
                     (Value::keyword("module"), Value::str(&m.hex())),
                 ]);
-                match home.registry.register(&caller, &manifest, true) {
+                match home.registry.register(
+                    &auth.authorize(caller.clone(), Register),
+                    &manifest,
+                    true,
+                ) {
                     Ok(r) => format!("reg {} {}", r.hash, r.entry),
                     Err(err) => fail(&err),
                 }

@@ -1,0 +1,288 @@
+//! The governance kernel: the only holder of the home's [`Authority`]. Every change to the
+//! store goes through it: decide (the constitution's table × rules × principal × effects) →
+//! record the decision on the chain, durably → make the change, whose own entry names the
+//! decision as its parent.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kiln_sandbox::Effect;
+use kiln_store::{
+    Activate, Append, Authority, Caller, Collect, Context, GcReport, Hash, Home, Moved, Record,
+    Register, Registered, Registry,
+};
+use rtfs::Value;
+
+use crate::caps::Failure;
+use crate::governance::config::{self, AgentConfig};
+use crate::governance::constitution::{self, Constitution};
+use crate::governance::{Action, ActionKind, Decision, Verdict, Who, decide};
+
+/// A refusal or a wait for approval, as the CLI reports it (exit code 3).
+#[derive(Debug)]
+pub enum Blocked {
+    /// The constitution denies it.
+    Denied(Decision),
+    /// A human must approve it first.
+    NeedsApproval(Decision),
+}
+
+/// What a governed operation can end in.
+#[derive(Debug)]
+pub enum GovError {
+    /// Refused or waiting: exit 3.
+    Blocked(Blocked),
+    /// Anything else: exit 1.
+    Failed(Failure),
+}
+
+impl From<Failure> for GovError {
+    fn from(f: Failure) -> GovError {
+        GovError::Failed(f)
+    }
+}
+
+impl From<kiln_sandbox::SandboxError> for GovError {
+    fn from(e: kiln_sandbox::SandboxError) -> GovError {
+        GovError::Failed(e.into())
+    }
+}
+
+impl From<kiln_store::StoreError> for GovError {
+    fn from(e: kiln_store::StoreError) -> GovError {
+        GovError::Failed(e.into())
+    }
+}
+
+impl std::fmt::Display for GovError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GovError::Blocked(Blocked::Denied(d)) => write!(f, "denied: {}", d.reason),
+            GovError::Blocked(Blocked::NeedsApproval(d)) => {
+                write!(f, "needs a human's approval: {}", d.reason)
+            }
+            GovError::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// An open, governed home.
+pub struct Kernel {
+    /// The home (read access for everyone; changes only through the kernel).
+    pub home: Home,
+    authority: Authority,
+    /// The active constitution.
+    pub constitution: Constitution,
+    /// The hash of its source text.
+    pub constitution_hash: Hash,
+    /// This installation's configuration.
+    pub config: AgentConfig,
+    /// The effective trust level of this session: the lowest of the constitution's, the
+    /// configuration's and the run's.
+    pub trust: u8,
+    session: Context,
+    started: Mutex<Option<u64>>,
+}
+
+fn kw(k: &str) -> Value {
+    Value::keyword(k)
+}
+
+impl Kernel {
+    /// Opens the home at `dir` with its configuration (`<home>/agent_config.toml`, else the
+    /// built-in default) and the active constitution (the built-in default on a new home).
+    /// `trust` may only lower the level. A broken configuration stops here: kiln does not
+    /// run ungoverned.
+    pub fn open(dir: &Path, trust: Option<u8>) -> Result<Kernel, Failure> {
+        let (home, authority) = Home::open_governed(dir)?;
+        let config_path = home.root().join("agent_config.toml");
+        let config = match std::fs::read_to_string(&config_path) {
+            Ok(text) => AgentConfig::parse(&text, &config_path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                AgentConfig::parse(config::DEFAULT, "agent_config.toml (built in)")
+            }
+            Err(e) => {
+                return Err(Failure(format!(
+                    "cannot read {}: {e}",
+                    config_path.display()
+                )));
+            }
+        }
+        .map_err(|e| {
+            Failure(format!(
+                "{e}\nkiln refuses to run with a broken configuration"
+            ))
+        })?;
+        let source = constitution::DEFAULT;
+        let constitution = Constitution::parse(source, "constitution.rtfs (built in)")
+            .map_err(|e| Failure(e.to_string()))?;
+        let trust = [
+            constitution.trust_level,
+            config.self_programming.trust_level,
+            trust.unwrap_or(u8::MAX),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0);
+        Ok(Kernel {
+            home,
+            authority,
+            constitution_hash: Hash::of(source.as_bytes()),
+            constitution,
+            config,
+            trust,
+            session: Context::human(),
+            started: Mutex::new(None),
+        })
+    }
+
+    fn caller(&self, parent: Option<u64>) -> Caller {
+        Caller {
+            context: Context {
+                parent,
+                ..self.session.clone()
+            },
+            deadline: Some(
+                std::time::Instant::now()
+                    + Duration::from_millis(self.config.store.busy_timeout_ms),
+            ),
+        }
+    }
+
+    /// Records `session.start` (trust level, constitution hash) before the session's first
+    /// entry; returns its seq.
+    fn session_start(&self) -> Result<u64, Failure> {
+        let mut started = self
+            .started
+            .lock()
+            .map_err(|_| Failure("session state poisoned".into()))?;
+        if let Some(seq) = *started {
+            return Ok(seq);
+        }
+        let e = self.home.append(
+            &self.authority.authorize(self.caller(None), Append),
+            vec![Record::ok(
+                "session.start",
+                Value::map(vec![
+                    (kw("trust-level"), Value::Int(self.trust as i64)),
+                    (
+                        kw("constitution"),
+                        Value::str(&self.constitution_hash.hex()),
+                    ),
+                ]),
+            )],
+        )?;
+        let seq = e.first().map_or(0, |e| e.seq);
+        *started = Some(seq);
+        Ok(seq)
+    }
+
+    /// Decides `action` and records the decision durably; returns the decision entry's seq,
+    /// or the refusal (also recorded).
+    pub fn decide(&self, action: &Action<'_>) -> Result<u64, GovError> {
+        let session = self.session_start()?;
+        let d = decide(&self.constitution, self.trust, action);
+        let mut subject = vec![
+            (kw("action"), kw(action.kind.keyword())),
+            (
+                kw("who"),
+                kw(match action.who {
+                    Who::Human => "human",
+                    Who::Agent => "agent",
+                }),
+            ),
+            (kw("verdict"), kw(&d.verdict.to_string())),
+            (kw("reason"), Value::str(&d.reason)),
+            (
+                kw("effects"),
+                Value::vector(action.effects.iter().map(|e| kw(e.as_str())).collect()),
+            ),
+        ];
+        if let Some(c) = action.capability {
+            subject.push((kw("capability"), Value::str(c)));
+        }
+        if let Some(r) = &d.rule {
+            subject.push((kw("rule"), Value::str(r)));
+        }
+        let outcome = match d.verdict {
+            Verdict::Allow => "ok",
+            Verdict::RequireApproval => "pending",
+            Verdict::Deny => "denied",
+        };
+        let record = Record {
+            outcome: outcome.into(),
+            ..Record::ok("decision", Value::map(subject))
+        };
+        let e = self.home.append(
+            &self.authority.authorize(self.caller(Some(session)), Append),
+            vec![record],
+        )?;
+        let seq = e.first().map_or(0, |e| e.seq);
+        match d.verdict {
+            Verdict::Allow => Ok(seq),
+            Verdict::RequireApproval => Err(GovError::Blocked(Blocked::NeedsApproval(d))),
+            Verdict::Deny => Err(GovError::Blocked(Blocked::Denied(d))),
+        }
+    }
+
+    /// The action kind of making `id` with `effects` active.
+    fn modify_kind(id: &str, effects: &[Effect]) -> ActionKind {
+        if id.starts_with("generated/") && effects.is_empty() {
+            ActionKind::ModifyPure
+        } else {
+            ActionKind::ModifyEffectful
+        }
+    }
+
+    /// `kiln cap install`: the human registers and activates a version.
+    pub fn register_as_human(
+        &self,
+        manifest: &Value,
+        effects: &[Effect],
+    ) -> Result<Registered, GovError> {
+        let id = manifest.get_key("id").and_then(Value::as_str).unwrap_or("");
+        let decision = self.decide(&Action {
+            kind: Self::modify_kind(id, effects),
+            capability: Some(id),
+            effects,
+            who: Who::Human,
+        })?;
+        let auth = self
+            .authority
+            .authorize(self.caller(Some(decision)), Register);
+        Ok(self.home.registry.register(&auth, manifest, true)?)
+    }
+
+    /// `kiln cap rollback`: the human moves an active pointer back.
+    pub fn rollback_as_human(&self, id: &str, to: Option<&str>) -> Result<Moved, GovError> {
+        let effects = match self.home.registry.resolve(id) {
+            Ok(v) => crate::caps::effects_of(&v.manifest)?.into_iter().collect(),
+            Err(_) => Vec::new(),
+        };
+        let decision = self.decide(&Action {
+            kind: Self::modify_kind(id, &effects),
+            capability: Some(id),
+            effects: &effects,
+            who: Who::Human,
+        })?;
+        let auth = self
+            .authority
+            .authorize(self.caller(Some(decision)), Activate);
+        Ok(self.home.registry.rollback(&auth, id, to)?)
+    }
+
+    /// `kiln gc`: the human removes unreferenced objects.
+    pub fn gc_as_human(&self, grace: Duration) -> Result<GcReport, GovError> {
+        let decision = self.decide(&Action {
+            kind: ActionKind::ModifyEffectful,
+            capability: None,
+            effects: &[],
+            who: Who::Human,
+        })?;
+        let auth = self
+            .authority
+            .authorize(self.caller(Some(decision)), Collect);
+        Ok(self.home.gc(&auth, grace)?)
+    }
+}
