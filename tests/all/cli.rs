@@ -62,8 +62,10 @@ fn errors_say_where_and_what() {
     let dir = std::env::temp_dir().join(format!("kiln-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("plan.rtfs");
+    let home = dir.join("home");
+    let home = home.to_str().unwrap();
     std::fs::write(&file, "(defn f [x]\n  (/ x 0))\n\n(f 5)\n").unwrap();
-    let o = kiln(&["run", file.to_str().unwrap()]);
+    let o = kiln(&["--home", home, "run", file.to_str().unwrap()]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -71,15 +73,22 @@ fn errors_say_where_and_what() {
         "{err}"
     );
 
-    std::fs::write(&file, "(call \"planner.decompose\" {:goal \"x\"})").unwrap();
-    let o = kiln(&["run", file.to_str().unwrap()]);
+    std::fs::write(&file, "(call \"nobody.here\" {:goal \"x\"})").unwrap();
+    let o = kiln(&["--home", home, "run", file.to_str().unwrap()]);
     let err = text(&o.stderr);
     assert!(
-        err.contains("error[:error/capability]") && err.contains(":reason :unavailable"),
+        err.contains("error[:error/capability]")
+            && err.contains(":reason :unknown")
+            && err.contains("no capability \"nobody.here\" is installed"),
         "{err}"
     );
 
-    let o = kiln(&["run", dir.join("missing.rtfs").to_str().unwrap()]);
+    let o = kiln(&[
+        "--home",
+        home,
+        "run",
+        dir.join("missing.rtfs").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("cannot read"));
     std::fs::remove_dir_all(&dir).ok();

@@ -62,7 +62,12 @@ pub struct Runtime {
 impl Runtime {
     /// Opens the home (creating it) and the sandbox.
     pub fn open(home: &Path) -> Result<Runtime, Failure> {
-        let kernel = Kernel::open(home, None)?;
+        Runtime::open_with_trust(home, None)
+    }
+
+    /// Opens the home for a run whose trust level may only be lower than the constitution's.
+    pub fn open_with_trust(home: &Path, trust: Option<u8>) -> Result<Runtime, Failure> {
+        let kernel = Kernel::open(home, trust)?;
         let sandbox = Sandbox::new(SandboxConfig::default())?;
         let home = &kernel.home;
         let cache = CodeCache::new(home.cache_dir(), Arc::new(DbIndex(home.registry.clone())))
@@ -72,6 +77,16 @@ impl Runtime {
             sandbox,
             cache,
         })
+    }
+
+    /// The governance kernel.
+    pub fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    /// The sandbox.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
     }
 
     /// The paths a grant may never overlap: the home (database, objects, cache) and the
@@ -279,7 +294,7 @@ pub fn list(rt: &Runtime) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Result<(), Failure> {
+pub(crate) fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Result<(), Failure> {
     let s = m.get_key(key).cloned().unwrap_or(Value::keyword("any"));
     let schema = rtfs::schema::parse(&s, true)
         .map_err(|e| Failure(format!("the manifest's {key} is ill-formed: {e}")))?;
@@ -294,6 +309,10 @@ fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Result<(), Failu
 }
 
 /// Loads the module of a resolved version with the effects and grants its manifest records.
+pub(crate) fn load_for_call(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
+    load(rt, spec)
+}
+
 fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
     let version = rt.kernel.home.registry.resolve(spec)?;
     let bytes = rt.kernel.home.objects.get(&version.row.module)?;

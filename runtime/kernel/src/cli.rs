@@ -31,10 +31,13 @@ pub enum Command {
         /// The expression.
         expr: String,
     },
-    /// Run an RTFS program file (no capabilities yet: `call` is `:unavailable`).
+    /// Run an RTFS plan under governance: its calls reach the home's capabilities.
     Run {
         /// The program.
         file: PathBuf,
+        /// Run at a lower trust level than the constitution's (never higher).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
+        trust: Option<u8>,
     },
     /// An interactive RTFS session: multi-line forms, history, definitions persist.
     Repl,
@@ -193,7 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let result = eval_expr(&expr);
             finish(&result, cli.json, Some(("<expr>", &expr)))
         }
-        Command::Run { file } => {
+        Command::Run { file, trust } => {
             let name = file.display().to_string();
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
@@ -204,11 +207,14 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             let span = tracing::info_span!("plan", source = %name);
             let _entered = span.enter();
-            let mut it = rtfs::Interpreter::default();
-            let result = it
-                .compile(&text, Some(&name))
-                .and_then(|p| it.run(&p, &mut rtfs::NoHost));
-            finish(&result, cli.json, Some((&name, &text)))
+            let rt = match crate::caps::Runtime::open_with_trust(&home_dir(&cli.home), trust) {
+                Ok(rt) => std::sync::Arc::new(rt),
+                Err(e) => return fail(&e.0),
+            };
+            match crate::plan::run(rt, text, name) {
+                Ok(run) => finish_plan(&run, cli.json),
+                Err(e) => fail(&e.0),
+            }
         }
         Command::Cap { action } => cap(action, &home_dir(&cli.home)),
         Command::Chain { action } => chain(action, &home_dir(&cli.home), cli.json),
@@ -475,6 +481,39 @@ fn finish(
         }
     }
     ExitCode::from(if result.is_ok() { OK } else { ERROR })
+}
+
+fn finish_plan(run: &crate::plan::PlanRun, json: bool) -> ExitCode {
+    use crate::plan::PlanEnd;
+    match &run.end {
+        PlanEnd::Value(bytes) => {
+            let v = match rtfs::encoding::decode(bytes, Default::default()) {
+                Ok(v) => v,
+                Err(e) => return fail(&e.to_string()),
+            };
+            if json {
+                println!("{}", json_result(&Ok(v)));
+            } else {
+                println!("{}", rtfs::print::print(&v));
+            }
+            ExitCode::from(OK)
+        }
+        PlanEnd::Error {
+            kind,
+            rendered,
+            blocked,
+        } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "plan": run.id, "error": {"kind": kind, "message": rendered}})
+                );
+            } else {
+                eprint!("{rendered}");
+            }
+            ExitCode::from(if *blocked { BLOCKED } else { ERROR })
+        }
+    }
 }
 
 fn incomplete(e: &rtfs::Error) -> bool {

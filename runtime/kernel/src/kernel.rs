@@ -178,6 +178,30 @@ impl Kernel {
         Ok(seq)
     }
 
+    /// Appends entries of this session in one durable commit (the dispatcher's group commits
+    /// and durable decisions).
+    pub fn append_records(&self, records: Vec<Record>) -> Result<Vec<kiln_store::Entry>, Failure> {
+        self.append_in_plan(None, records)
+    }
+
+    /// Appends entries that happen inside plan run `plan` (an agent's actions: the entries
+    /// name the plan and the principal `:agent` with agent id `plan/RUN`).
+    pub fn append_in_plan(
+        &self,
+        plan: Option<u64>,
+        records: Vec<Record>,
+    ) -> Result<Vec<kiln_store::Entry>, Failure> {
+        let session = self.session_start()?;
+        let mut caller = self.caller(Some(plan.unwrap_or(session)));
+        if let Some(p) = plan {
+            caller.context.plan = Some(p as i64);
+            caller.context.principal = kiln_store::Principal::Agent(format!("plan/{p}"));
+        }
+        Ok(self
+            .home
+            .append(&self.authority.authorize(caller, Append), records)?)
+    }
+
     /// Decides `action` and records the decision durably; returns the decision entry's seq,
     /// or the refusal (also recorded).
     pub fn decide(&self, action: &Action<'_>) -> Result<u64, GovError> {

@@ -4,7 +4,9 @@
 
 pub mod caps;
 pub mod cli;
+pub mod dispatch;
 pub mod governance;
 pub mod kernel;
+pub mod plan;
 pub mod records;
 pub mod report;

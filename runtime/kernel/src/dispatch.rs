@@ -1,0 +1,369 @@
+//! One dispatcher for every capability call — from a plan (`rtfs::Host`), from a guest
+//! (`kiln.call`, `kiln_sandbox::Dispatcher`): resolve the version → decide → record the
+//! decision → execute under the plan's budget → record the outcome with its input and
+//! output. Entries for pure calls are buffered and group-committed, at the latest before the
+//! next effectful call and at the end of the plan; the decision for an effectful call is
+//! committed durably before it runs.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kiln_sandbox::{Effect, Limits, NestedCall, SandboxError};
+use kiln_store::{Cost, Hash, Record};
+use rtfs::Value;
+use rtfs::vm::{CallFailure, CallRequest, Reason};
+
+use crate::caps::{Failure, Runtime};
+use crate::governance::{Action, ActionKind, Verdict, Who, decide};
+
+/// A plan run's budget, shared by everything it calls.
+pub struct Budget {
+    /// WebAssembly fuel for the whole run.
+    pub fuel_total: u64,
+    fuel_left: AtomicU64,
+    spent: AtomicBool,
+    /// Wall-clock end of the run.
+    pub deadline: Instant,
+}
+
+impl Budget {
+    /// A budget of `fuel` and `time`, starting now.
+    pub fn new(fuel: u64, time: Duration) -> Budget {
+        Budget {
+            fuel_total: fuel,
+            fuel_left: AtomicU64::new(fuel),
+            spent: AtomicBool::new(false),
+            deadline: Instant::now() + time,
+        }
+    }
+
+    /// Fuel left.
+    pub fn fuel_left(&self) -> u64 {
+        self.fuel_left.load(Ordering::SeqCst)
+    }
+
+    fn charge(&self, used: u64) {
+        let _ = self
+            .fuel_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                Some(l.saturating_sub(used))
+            });
+    }
+
+    /// Whether a call ran out of the plan's fuel: the plan stops at its next poll.
+    pub fn spent(&self) -> bool {
+        self.spent.load(Ordering::SeqCst)
+    }
+}
+
+/// An entry waiting for the next group commit (the subject encoded, so the buffer can be
+/// shared across the sandbox's threads).
+struct Pending {
+    kind: &'static str,
+    subject: Vec<u8>,
+    input: Option<Hash>,
+    output: Option<Hash>,
+    outcome: &'static str,
+    cost: Cost,
+}
+
+/// The governed dispatcher of one plan run.
+pub struct Governed {
+    rt: Arc<Runtime>,
+    plan: Option<u64>,
+    budget: Arc<Budget>,
+    buffer: Mutex<Vec<Pending>>,
+    /// Durable entries written (decisions of effectful calls, flushes).
+    pub durable_commits: AtomicU64,
+}
+
+/// Effects whose calls are not "effectful" for the chain's durability rule: logging, and
+/// calling others (each of which is decided on its own).
+fn is_effectful(effects: &[Effect]) -> bool {
+    effects
+        .iter()
+        .any(|e| !matches!(e, Effect::Log | Effect::Call | Effect::Pure))
+}
+
+fn kw(k: &str) -> Value {
+    Value::keyword(k)
+}
+
+impl Governed {
+    /// A dispatcher for a run with `budget`.
+    pub fn new(rt: Arc<Runtime>, plan: Option<u64>, budget: Arc<Budget>) -> Arc<Governed> {
+        Arc::new(Governed {
+            rt,
+            plan,
+            budget,
+            buffer: Mutex::new(Vec::new()),
+            durable_commits: AtomicU64::new(0),
+        })
+    }
+
+    /// The run's budget.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    fn buffer(&self, kind: &'static str, subject: &Value, p: PendingParts) {
+        let subject = rtfs::encoding::encode(subject).unwrap_or_default();
+        if let Ok(mut b) = self.buffer.lock() {
+            b.push(Pending {
+                kind,
+                subject,
+                input: p.input,
+                output: p.output,
+                outcome: p.outcome,
+                cost: p.cost,
+            });
+        }
+    }
+
+    /// Commits the buffered entries in one transaction.
+    pub fn flush(&self) -> Result<(), Failure> {
+        let pending: Vec<Pending> = match self.buffer.lock() {
+            Ok(mut b) => std::mem::take(&mut *b),
+            Err(_) => return Err(Failure("the chain buffer is poisoned".into())),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let records = pending
+            .into_iter()
+            .map(|p| Record {
+                kind: p.kind.into(),
+                subject: rtfs::encoding::decode(&p.subject, Default::default())
+                    .unwrap_or(Value::Nil),
+                input: p.input,
+                output: p.output,
+                outcome: p.outcome.into(),
+                cost: p.cost,
+            })
+            .collect();
+        self.rt.kernel().append_in_plan(self.plan, records)?;
+        self.durable_commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One governed call. `nested` is the calling guest's call, when a guest calls.
+    pub fn call(
+        self: &Arc<Self>,
+        nested: Option<&mut NestedCall<'_>>,
+        id: &str,
+        arg: &Value,
+    ) -> Result<Value, CallFailure> {
+        let fail = |reason: Reason, m: String| CallFailure::new(reason, m);
+        if self.budget.spent() || self.budget.fuel_left() == 0 {
+            return Err(fail(
+                Reason::Quota,
+                format!(
+                    "the plan's wasm-fuel budget of {} is spent",
+                    self.budget.fuel_total
+                ),
+            ));
+        }
+        let (cap, manifest) = match crate::caps::load_for_call(&self.rt, id) {
+            Ok(found) => found,
+            Err(e) => {
+                // Calls of what is not installed are on the chain too.
+                self.buffer(
+                    "call",
+                    &Value::map(vec![
+                        (kw("capability"), Value::str(id)),
+                        (kw("error"), Value::str(&e.0)),
+                    ]),
+                    PendingParts {
+                        outcome: "unknown",
+                        ..PendingParts::default()
+                    },
+                );
+                return Err(fail(Reason::Unknown, e.0));
+            }
+        };
+        let effects: Vec<Effect> = crate::caps::effects_of(&manifest)
+            .map_err(|e| fail(Reason::Failed, e.0))?
+            .into_iter()
+            .collect();
+        let kernel = self.rt.kernel();
+        let d = decide(
+            &kernel.constitution,
+            kernel.trust,
+            &Action {
+                kind: ActionKind::Call,
+                capability: Some(id),
+                effects: &effects,
+                who: Who::Agent,
+            },
+        );
+        let effectful = is_effectful(&effects);
+        let subject = Value::map(vec![
+            (kw("action"), kw("call")),
+            (kw("capability"), Value::str(id)),
+            (kw("verdict"), kw(&d.verdict.to_string())),
+            (kw("reason"), Value::str(&d.reason)),
+            (
+                kw("effects"),
+                Value::vector(effects.iter().map(|e| kw(e.as_str())).collect()),
+            ),
+        ]);
+        let outcome = match d.verdict {
+            Verdict::Allow => "ok",
+            Verdict::RequireApproval => "pending",
+            Verdict::Deny => "denied",
+        };
+        if effectful || d.verdict != Verdict::Allow {
+            // Durable before the effect (and every refusal is on the chain for certain).
+            self.flush().map_err(|e| fail(Reason::Failed, e.0))?;
+            kernel
+                .append_in_plan(
+                    self.plan,
+                    vec![Record {
+                        outcome: outcome.into(),
+                        ..Record::ok("decision", subject)
+                    }],
+                )
+                .map_err(|e| fail(Reason::Failed, e.0))?;
+            self.durable_commits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.buffer(
+                "decision",
+                &subject,
+                PendingParts {
+                    outcome,
+                    ..PendingParts::default()
+                },
+            );
+        }
+        match d.verdict {
+            Verdict::Allow => {}
+            Verdict::Deny => {
+                return Err(fail(
+                    Reason::Denied,
+                    format!("calling {id} is denied: {}", d.reason),
+                ));
+            }
+            Verdict::RequireApproval => {
+                return Err(fail(
+                    Reason::PendingApproval,
+                    format!("calling {id} needs a human's approval: {}", d.reason),
+                ));
+            }
+        }
+        crate::caps::schema_check(&manifest, "input-schema", arg, "input")
+            .map_err(|e| fail(Reason::InvalidInput, e.0))?;
+        let cfg = &kernel.config.sandbox;
+        let limits = Limits {
+            fuel: cfg.fuel.min(self.budget.fuel_left()),
+            memory_bytes: cfg.memory_bytes,
+            timeout: Duration::from_millis(cfg.timeout_ms).min(
+                self.budget
+                    .deadline
+                    .saturating_duration_since(Instant::now()),
+            ),
+            deterministic: false,
+        };
+        let started = Instant::now();
+        let (result, fuel) = match nested {
+            Some(call) => {
+                let before = call.fuel_left();
+                let r = call.run(&cap, arg, limits);
+                (r, before.saturating_sub(call.fuel_left()))
+            }
+            None => {
+                let me: Arc<dyn kiln_sandbox::Dispatcher> = Arc::new(GovernedRef(self.clone()));
+                match self.rt.sandbox().call(&cap, arg, limits, me) {
+                    Ok(o) => {
+                        self.budget.charge(o.fuel_used);
+                        (Ok(o.value), o.fuel_used)
+                    }
+                    Err(e) => {
+                        if let SandboxError::FuelExhausted { used } = &e {
+                            self.budget.charge(*used);
+                        }
+                        (Err(e), 0)
+                    }
+                }
+            }
+        };
+        if matches!(result, Err(SandboxError::FuelExhausted { .. })) && limits.fuel < cfg.fuel {
+            // The plan's budget, not the call's own limit, ran out.
+            self.budget.spent.store(true, Ordering::SeqCst);
+        }
+        let cost = Cost {
+            fuel,
+            ms: started.elapsed().as_millis() as u64,
+            ..Cost::default()
+        };
+        let input = kernel.home.record_value(arg).ok();
+        let (outcome, output, ret) = match result {
+            Ok(v) => match crate::caps::schema_check(&manifest, "output-schema", &v, "output") {
+                Ok(()) => ("ok", kernel.home.record_value(&v).ok(), Ok(v)),
+                Err(e) => ("error", None, Err(fail(Reason::InvalidOutput, e.0))),
+            },
+            Err(e) => {
+                let reason = match e {
+                    SandboxError::FuelExhausted { .. } | SandboxError::Deadline { .. } => {
+                        Reason::Limit
+                    }
+                    _ => Reason::Failed,
+                };
+                ("error", None, Err(fail(reason, format!("{id}: {e}"))))
+            }
+        };
+        let subject = Value::map(vec![(kw("capability"), Value::str(id))]);
+        self.buffer(
+            "call",
+            &subject,
+            PendingParts {
+                input,
+                output,
+                outcome,
+                cost,
+            },
+        );
+        if effectful {
+            self.flush().map_err(|e| fail(Reason::Failed, e.0))?;
+        }
+        ret
+    }
+
+    /// Runs a plan's `call` (the arguments as one input: none → nil, one → itself, more → a
+    /// vector).
+    pub fn plan_call(self: &Arc<Self>, request: &CallRequest<'_>) -> Result<Value, CallFailure> {
+        let arg = match request.args {
+            [] => Value::Nil,
+            [one] => one.clone(),
+            more => Value::vector(more.to_vec()),
+        };
+        self.call(None, request.id, &arg)
+    }
+}
+
+#[derive(Default)]
+struct PendingParts {
+    input: Option<Hash>,
+    output: Option<Hash>,
+    outcome: &'static str,
+    cost: Cost,
+}
+
+/// The dispatcher a guest's `kiln.call` reaches during a governed run.
+struct GovernedRef(Arc<Governed>);
+
+impl kiln_sandbox::Dispatcher for GovernedRef {
+    fn dispatch(
+        &self,
+        call: &mut NestedCall<'_>,
+        id: &str,
+        arg: Value,
+    ) -> Result<Value, SandboxError> {
+        self.0
+            .call(Some(call), id, &arg)
+            .map_err(|f| SandboxError::Dispatch {
+                id: id.into(),
+                message: f.message,
+            })
+    }
+}

@@ -1,0 +1,170 @@
+//! Running a plan under governance (`kiln run`): `plan.start` on the chain, evaluation on a
+//! sandbox worker with the constitution's step, fuel and time budget, every `call` through the
+//! governed dispatcher, the buffered entries committed, `plan.end` with the outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiln_store::{Cost, Hash, Record};
+use rtfs::Value;
+use rtfs::vm::{CallFailure, CallRequest, Host, Reason};
+
+use crate::caps::{Failure, Runtime};
+use crate::dispatch::{Budget, Governed};
+
+/// How a plan run ended.
+pub enum PlanEnd {
+    /// A value, encoded (values do not cross threads).
+    Value(Vec<u8>),
+    /// An error, rendered with its source location; `blocked` when it was a refusal or a wait
+    /// for approval (exit code 3).
+    Error {
+        /// The error's kind, e.g. `error/capability`.
+        kind: String,
+        /// The rendered report.
+        rendered: String,
+        /// Denied or pending approval.
+        blocked: bool,
+    },
+}
+
+/// A finished run.
+pub struct PlanRun {
+    /// The run's id: the seq of its `plan.start` entry.
+    pub id: u64,
+    /// How it ended.
+    pub end: PlanEnd,
+    /// Steps used.
+    pub steps: u64,
+    /// Fuel used.
+    pub fuel: u64,
+}
+
+struct PlanHost {
+    gov: Arc<Governed>,
+    plan_ms: u64,
+}
+
+impl Host for PlanHost {
+    fn call(&mut self, request: &CallRequest<'_>, _charge: &mut u64) -> Result<Value, CallFailure> {
+        self.gov.plan_call(request)
+    }
+
+    fn poll(&mut self) -> rtfs::Result<()> {
+        let b = self.gov.budget();
+        if b.spent() {
+            return Err(rtfs::Error::new(
+                rtfs::Kind::Limit,
+                format!("the plan's wasm-fuel budget of {} is spent", b.fuel_total),
+                vec![
+                    ("limit", Value::keyword("wasm-fuel")),
+                    ("max", Value::Int(b.fuel_total.min(i64::MAX as u64) as i64)),
+                ],
+            ));
+        }
+        if Instant::now() >= b.deadline {
+            return Err(rtfs::Error::limit(rtfs::LimitKind::Time, self.plan_ms));
+        }
+        Ok(())
+    }
+}
+
+fn blocked(e: &rtfs::Error) -> bool {
+    let reason = e.data().get_key("reason");
+    matches!(reason, Some(Value::Keyword(k))
+        if k.as_str() == Reason::Denied.as_str() || k.as_str() == Reason::PendingApproval.as_str())
+}
+
+/// Runs `source` (named `name`) as a human-launched plan.
+pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Failure> {
+    let kernel = rt.kernel();
+    let q = kernel.constitution.quotas.clone();
+    let start = kernel.append_records(vec![Record::ok(
+        "plan.start",
+        Value::map(vec![
+            (Value::keyword("source"), Value::str(&name)),
+            (
+                Value::keyword("source-hash"),
+                Value::str(&Hash::of(source.as_bytes()).hex()),
+            ),
+        ]),
+    )])?;
+    let id = start.first().map_or(0, |e| e.seq);
+    let budget = Arc::new(Budget::new(
+        q.plan_wasm_fuel,
+        Duration::from_millis(q.plan_ms),
+    ));
+    let gov = Governed::new(rt.clone(), Some(id), budget.clone());
+    let started = Instant::now();
+    let worker_gov = gov.clone();
+    let steps_limit = q.plan_steps;
+    let plan_ms = q.plan_ms;
+    let (end, steps) = rt
+        .sandbox()
+        .run_on_worker(move || {
+            let limits = rtfs::Limits {
+                steps: steps_limit,
+                ..rtfs::Limits::default()
+            };
+            let mut it = rtfs::Interpreter::new(limits);
+            let mut host = PlanHost {
+                gov: worker_gov,
+                plan_ms,
+            };
+            let result = it
+                .compile(&source, Some(&name))
+                .and_then(|p| it.run(&p, &mut host));
+            let steps = it.last_steps();
+            let end = match result {
+                Ok(v) => match rtfs::encoding::encode(&v) {
+                    Ok(bytes) => PlanEnd::Value(bytes),
+                    Err(e) => PlanEnd::Error {
+                        kind: "error/type".into(),
+                        rendered: format!("error: the plan's result is not data: {e}\n"),
+                        blocked: false,
+                    },
+                },
+                Err(e) => PlanEnd::Error {
+                    kind: e.kind().to_string(),
+                    rendered: crate::report::render_error(&e, Some((&name, &source))),
+                    blocked: blocked(&e),
+                },
+            };
+            (end, steps)
+        })
+        .map_err(|e| Failure(e.to_string()))?;
+    gov.flush()?;
+    let fuel = budget.fuel_total - budget.fuel_left();
+    let outcome = match &end {
+        PlanEnd::Value(_) => "ok",
+        PlanEnd::Error { blocked: true, .. } => "blocked",
+        PlanEnd::Error { .. } => "error",
+    };
+    let output = match &end {
+        PlanEnd::Value(bytes) => rtfs::encoding::decode(bytes, Default::default())
+            .ok()
+            .and_then(|v| kernel.home.record_value(&v).ok()),
+        PlanEnd::Error { .. } => None,
+    };
+    let mut subject = vec![(Value::keyword("plan"), Value::Int(id as i64))];
+    if let PlanEnd::Error { kind, .. } = &end {
+        subject.push((Value::keyword("error"), Value::keyword(kind)));
+    }
+    kernel.append_records(vec![Record {
+        output,
+        outcome: outcome.into(),
+        cost: Cost {
+            steps,
+            fuel,
+            ms: started.elapsed().as_millis() as u64,
+            llm: 0,
+        },
+        ..Record::ok("plan.end", Value::map(subject))
+    }])?;
+    Ok(PlanRun {
+        id,
+        end,
+        steps,
+        fuel,
+    })
+}
