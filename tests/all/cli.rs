@@ -455,8 +455,10 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
         session(&["cap.register", "cap.activate"]),
         session(&["cap.register", "cap.activate"]),
         session(&["cap.rollback"]),
+        session(&["call"]),
         session(&[]),
         session(&["cap.rollback"]),
+        session(&["call"]),
         session(&["gc"]),
     ]
     .concat();
@@ -467,6 +469,11 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
     assert_eq!(first["parent"], 2, "{s}");
     let (_, s, _) = out(&["chain", "show", "--kind", "cap.rollback"]);
     assert_eq!(s.lines().count(), 2, "{s}");
+    // A call's entry holds its input and output as objects.
+    let (_, s, _) = out(&["--json", "chain", "show", "--kind", "call"]);
+    let call: serde_json::Value = serde_json::from_str(s.lines().next().unwrap()).unwrap();
+    assert_eq!(call["input"].as_str().map(str::len), Some(64), "{s}");
+    assert_eq!(call["output"].as_str().map(str::len), Some(64), "{s}");
     let (_, s, _) = out(&["--json", "chain", "show", "--kind", "gc"]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
     assert_eq!(v["kind"], "gc");

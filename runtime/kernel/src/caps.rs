@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiln_sandbox::{
-    ArtifactIndex, Capability, CodeCache, DirGrant, Dispatcher, Effect, Grants, Limits, NestedCall,
-    Sandbox, SandboxConfig, SandboxError,
+    ArtifactIndex, Capability, CodeCache, DirGrant, Effect, Grants, Limits, Sandbox, SandboxConfig,
+    SandboxError,
 };
 use kiln_store::{Hash, ObjectStore, Registry, SqliteRegistry};
 
+use crate::dispatch::{Budget, Governed};
+use crate::governance::{Action, ActionKind, Who};
 use crate::kernel::{GovError, Kernel};
 use rtfs::Value;
 
@@ -316,39 +318,16 @@ pub(crate) fn load_for_call(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>
 fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
     let version = rt.kernel.home.registry.resolve(spec)?;
     let bytes = rt.kernel.home.objects.get(&version.row.module)?;
-    let effects = effects_of(&version.manifest)?;
+    let mut effects = effects_of(&version.manifest)?;
+    if version.row.kind == "rtfs" {
+        // The engine imports `kiln.call` for the program's calls, each decided on its own.
+        effects.insert(Effect::Call);
+    }
     let grants = grants_of(&version.manifest, &effects)?.checked(&rt.protected())?;
     let (cap, _) = rt
         .sandbox
         .load_cached(&bytes, &effects, &grants, &rt.cache)?;
     Ok((cap, version.manifest))
-}
-
-/// Nested `kiln.call`s go to other installed capabilities (governed in #5).
-struct HomeDispatch {
-    rt: Arc<Runtime>,
-    limits: Limits,
-}
-
-impl Dispatcher for HomeDispatch {
-    fn dispatch(
-        &self,
-        call: &mut NestedCall<'_>,
-        id: &str,
-        arg: Value,
-    ) -> Result<Value, SandboxError> {
-        let fail = |m: String| SandboxError::Dispatch {
-            id: id.into(),
-            message: m,
-        };
-        let span = tracing::debug_span!("call", id, nested = true);
-        let _entered = span.enter();
-        let (cap, manifest) = load(&self.rt, id).map_err(|e| fail(e.0))?;
-        schema_check(&manifest, "input-schema", &arg, "input").map_err(|e| fail(e.0))?;
-        let out = call.run(&cap, &arg, self.limits)?;
-        schema_check(&manifest, "output-schema", &out, "output").map_err(|e| fail(e.0))?;
-        Ok(out)
-    }
 }
 
 /// What `kiln call` produced.
@@ -361,21 +340,63 @@ pub struct Called {
     pub logs: Vec<kiln_sandbox::LogLine>,
 }
 
-/// `kiln call ID [ARG]`: runs the active (or pinned `ID@prefix`) version on ARG.
-pub fn call(rt: Arc<Runtime>, spec: &str, arg: &Value, limits: Limits) -> Result<Called, Failure> {
+/// `kiln call ID [ARG]`: runs the active (or pinned `ID@prefix`) version on ARG, decided and
+/// recorded like any call; the capability's own `kiln.call`s go through the same dispatcher.
+pub fn call(rt: Arc<Runtime>, spec: &str, arg: &Value, limits: Limits) -> Result<Called, GovError> {
     let span = tracing::info_span!("call", id = spec);
     let _entered = span.enter();
     if !arg.is_data() {
-        return Err(Failure("the argument must be a data value".into()));
+        return Err(Failure("the argument must be a data value".into()).into());
     }
     let (cap, manifest) = load(&rt, spec)?;
+    let effects: Vec<Effect> = effects_of(&manifest)?.into_iter().collect();
+    let id = spec.split('@').next().unwrap_or(spec);
+    rt.kernel.decide(&Action {
+        kind: ActionKind::Call,
+        capability: Some(id),
+        effects: &effects,
+        who: Who::Human,
+    })?;
     schema_check(&manifest, "input-schema", arg, "input")?;
-    let d = Arc::new(HomeDispatch {
-        rt: rt.clone(),
-        limits,
-    });
-    let out = rt.sandbox.call(&cap, arg, limits, d)?;
-    schema_check(&manifest, "output-schema", &out.value, "output")?;
+    let input =
+        crate::dispatch::engine_input(&rt, id, &manifest, arg).map_err(|f| Failure(f.message))?;
+    let gov = Governed::new(
+        rt.clone(),
+        None,
+        Arc::new(Budget::new(limits.fuel, limits.timeout)),
+    );
+    let started = std::time::Instant::now();
+    let out = rt.sandbox.call(&cap, &input, limits, gov.dispatcher());
+    gov.flush()?;
+    let checked = match &out {
+        Ok(o) => schema_check(&manifest, "output-schema", &o.value, "output"),
+        Err(_) => Ok(()),
+    };
+    let home = &rt.kernel.home;
+    rt.kernel.append_records(vec![kiln_store::Record {
+        input: home.record_value(arg).ok(),
+        output: out
+            .as_ref()
+            .ok()
+            .and_then(|o| home.record_value(&o.value).ok()),
+        outcome: if out.is_ok() && checked.is_ok() {
+            "ok"
+        } else {
+            "error"
+        }
+        .into(),
+        cost: kiln_store::Cost {
+            fuel: out.as_ref().map_or(0, |o| o.fuel_used),
+            ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        },
+        ..kiln_store::Record::ok(
+            "call",
+            Value::map(vec![(Value::keyword("capability"), Value::str(id))]),
+        )
+    }])?;
+    let out = out?;
+    checked?;
     Ok(Called {
         value: out.value,
         fuel: out.fuel_used,

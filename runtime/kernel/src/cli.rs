@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ChainAction,
     },
+    /// Approval requests: list, show, approve, reject (the human's alone).
+    Approvals {
+        /// What to do.
+        #[command(subcommand)]
+        action: ApprovalAction,
+    },
     /// Verify the home: every object re-hashed, every manifest's references, the chain.
     Verify {
         /// A tree head saved earlier (`kiln chain head`): the chain must still extend it.
@@ -125,6 +131,35 @@ pub enum CapAction {
         /// A version hash or unique prefix.
         #[arg(long)]
         to: Option<String>,
+    },
+}
+
+/// `kiln approvals …`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalAction {
+    /// Requests, newest first (pending ones unless `--all`).
+    List {
+        /// Include decided ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One request.
+    Show {
+        /// Its number.
+        n: i64,
+    },
+    /// Approve: the approved change happens now.
+    Approve {
+        /// Its number.
+        n: i64,
+    },
+    /// Reject.
+    Reject {
+        /// Its number.
+        n: i64,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -218,6 +253,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Cap { action } => cap(action, &home_dir(&cli.home)),
         Command::Chain { action } => chain(action, &home_dir(&cli.home), cli.json),
+        Command::Approvals { action } => approvals(action, &home_dir(&cli.home)),
         Command::Verify { head } => with_home(&home_dir(&cli.home), |home| {
             let (lines, ok) = crate::records::verify(home, head.as_deref())?;
             for l in lines {
@@ -267,7 +303,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     }
                     ExitCode::from(OK)
                 }
-                Err(e) => fail(&e.0),
+                Err(e) => governed_failure(e),
             }
         }
         Command::Repl => match crate::cli::repl(cli.home) {
@@ -389,6 +425,59 @@ fn cap(action: CapAction, dir: &std::path::Path) -> ExitCode {
     }
 }
 
+fn approvals(action: ApprovalAction, dir: &std::path::Path) -> ExitCode {
+    use kiln_store::approvals;
+    match action {
+        ApprovalAction::List { all } => with_home(dir, |h| {
+            let list = approvals::list(&h.db, !all)?;
+            if list.is_empty() {
+                println!("no {}approval requests", if all { "" } else { "pending " });
+            }
+            for a in list {
+                println!(
+                    "{:>4}  {:<8}  {} {} {}  risk {}  from {}",
+                    a.n,
+                    format!("{:?}", a.status).to_lowercase(),
+                    a.request.action,
+                    a.request.subject,
+                    &a.request.hash.hex()[..12],
+                    a.request.risk,
+                    a.request.requester
+                );
+            }
+            Ok(OK)
+        }),
+        ApprovalAction::Show { n } => with_home(dir, |h| {
+            let a = approvals::get(&h.db, n)?
+                .ok_or_else(|| crate::caps::Failure(format!("there is no approval request {n}")))?;
+            println!("request:   {}", a.n);
+            println!("status:    {}", format!("{:?}", a.status).to_lowercase());
+            println!("action:    {} {}", a.request.action, a.request.subject);
+            println!("approves:  {}", a.request.hash);
+            println!("risk:      {}", a.request.risk);
+            println!("requester: {}", a.request.requester);
+            for r in &a.request.reasons {
+                println!("reason:    {r}");
+            }
+            if let Some(note) = &a.note {
+                println!("note:      {note}");
+            }
+            Ok(OK)
+        }),
+        ApprovalAction::Approve { n } => with_kernel(dir, |k| {
+            println!("{}", k.decide_approval_as_human(n, true, None)?);
+            Ok(OK)
+        }),
+        ApprovalAction::Reject { n, reason } => with_kernel(dir, |k| {
+            println!(
+                "{}",
+                k.decide_approval_as_human(n, false, reason.as_deref())?
+            );
+            Ok(OK)
+        }),
+    }
+}
+
 fn chain(action: ChainAction, dir: &std::path::Path, json: bool) -> ExitCode {
     use crate::records;
     if let ChainAction::CheckProof { file, head } = &action {
@@ -502,7 +591,20 @@ fn finish_plan(run: &crate::plan::PlanRun, json: bool) -> ExitCode {
             kind,
             rendered,
             blocked,
+            approval,
         } => {
+            if let Some(n) = approval {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"ok": false, "plan": run.id, "status": "pending-approval", "approval": n})
+                    );
+                } else {
+                    eprint!("{rendered}");
+                    println!("{{:status :pending-approval :approval {n}}}");
+                }
+                return ExitCode::from(BLOCKED);
+            }
             if json {
                 println!(
                     "{}",

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln_sandbox::{Effect, Limits, NestedCall, SandboxError};
-use kiln_store::{Cost, Hash, Record};
+use kiln_store::{Cost, Hash, ObjectStore, Record};
 use rtfs::Value;
 use rtfs::vm::{CallFailure, CallRequest, Reason};
 
@@ -70,8 +70,8 @@ struct Pending {
 
 /// The governed dispatcher of one plan run.
 pub struct Governed {
-    rt: Arc<Runtime>,
-    plan: Option<u64>,
+    pub(crate) rt: Arc<Runtime>,
+    pub(crate) plan: Option<u64>,
     budget: Arc<Budget>,
     buffer: Mutex<Vec<Pending>>,
     /// Durable entries written (decisions of effectful calls, flushes).
@@ -107,7 +107,7 @@ impl Governed {
         &self.budget
     }
 
-    fn buffer(&self, kind: &'static str, subject: &Value, p: PendingParts) {
+    pub(crate) fn buffer(&self, kind: &'static str, subject: &Value, p: PendingParts) {
         let subject = rtfs::encoding::encode(subject).unwrap_or_default();
         if let Ok(mut b) = self.buffer.lock() {
             b.push(Pending {
@@ -163,6 +163,9 @@ impl Governed {
                     self.budget.fuel_total
                 ),
             ));
+        }
+        if let Some(native) = crate::natives::NATIVES.iter().find(|n| n.id == id) {
+            return (native.run)(self, arg);
         }
         let (cap, manifest) = match crate::caps::load_for_call(&self.rt, id) {
             Ok(found) => found,
@@ -264,16 +267,18 @@ impl Governed {
             ),
             deterministic: false,
         };
+        let engine_arg = engine_input(&self.rt, id, &manifest, arg)?;
+        let call_arg = &engine_arg;
         let started = Instant::now();
         let (result, fuel) = match nested {
             Some(call) => {
                 let before = call.fuel_left();
-                let r = call.run(&cap, arg, limits);
+                let r = call.run(&cap, call_arg, limits);
                 (r, before.saturating_sub(call.fuel_left()))
             }
             None => {
                 let me: Arc<dyn kiln_sandbox::Dispatcher> = Arc::new(GovernedRef(self.clone()));
-                match self.rt.sandbox().call(&cap, arg, limits, me) {
+                match self.rt.sandbox().call(&cap, call_arg, limits, me) {
                     Ok(o) => {
                         self.budget.charge(o.fuel_used);
                         (Ok(o.value), o.fuel_used)
@@ -329,6 +334,29 @@ impl Governed {
         ret
     }
 
+    /// Commits the buffer and then one entry, durably (a self-modifying decision).
+    pub(crate) fn record_now(
+        &self,
+        kind: &str,
+        subject: Value,
+        outcome: &str,
+    ) -> Result<(), CallFailure> {
+        let failed = |e: Failure| CallFailure::new(Reason::Failed, e.0);
+        self.flush().map_err(failed)?;
+        self.rt
+            .kernel()
+            .append_in_plan(
+                self.plan,
+                vec![Record {
+                    outcome: outcome.into(),
+                    ..Record::ok(kind, subject)
+                }],
+            )
+            .map_err(failed)?;
+        self.durable_commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Runs a plan's `call` (the arguments as one input: none → nil, one → itself, more → a
     /// vector).
     pub fn plan_call(self: &Arc<Self>, request: &CallRequest<'_>) -> Result<Value, CallFailure> {
@@ -341,12 +369,45 @@ impl Governed {
     }
 }
 
+/// The parts of a buffered entry besides its kind and subject.
 #[derive(Default)]
-struct PendingParts {
-    input: Option<Hash>,
-    output: Option<Hash>,
-    outcome: &'static str,
-    cost: Cost,
+pub(crate) struct PendingParts {
+    pub input: Option<Hash>,
+    pub output: Option<Hash>,
+    pub outcome: &'static str,
+    pub cost: Cost,
+}
+
+/// The input a version's module gets: `arg` itself, or for an `:rtfs` version the engine's
+/// `{:program <source> :input arg}`.
+pub fn engine_input(
+    rt: &Runtime,
+    id: &str,
+    manifest: &Value,
+    arg: &Value,
+) -> Result<Value, CallFailure> {
+    let Some(p) = manifest.get_key("program").and_then(Value::as_str) else {
+        return Ok(arg.clone());
+    };
+    let fail = |m: String| CallFailure::new(Reason::Failed, m);
+    let h = Hash::parse(p).ok_or_else(|| fail(format!("{id}: malformed :program")))?;
+    let source = rt
+        .kernel()
+        .home
+        .objects
+        .get(&h)
+        .map_err(|e| fail(format!("{id}: {e}")))?;
+    Ok(Value::map(vec![
+        (kw("program"), Value::str(&String::from_utf8_lossy(&source))),
+        (kw("input"), arg.clone()),
+    ]))
+}
+
+impl Governed {
+    /// This run as the dispatcher of a guest's nested `kiln.call`s.
+    pub fn dispatcher(self: &Arc<Self>) -> Arc<dyn kiln_sandbox::Dispatcher> {
+        Arc::new(GovernedRef(self.clone()))
+    }
 }
 
 /// The dispatcher a guest's `kiln.call` reaches during a governed run.

@@ -83,6 +83,17 @@ pub struct Kernel {
     pub trust: u8,
     session: Context,
     started: Mutex<Option<u64>>,
+    /// New agent-created capability versions in this session (the synthesis quota).
+    agent_versions: std::sync::atomic::AtomicU64,
+}
+
+/// Why an agent's change was refused.
+#[derive(Debug)]
+pub enum AgentError {
+    /// A quota, named with its value.
+    Quota(String),
+    /// Anything else.
+    Failed(String),
 }
 
 fn kw(k: &str) -> Value {
@@ -134,6 +145,7 @@ impl Kernel {
             trust,
             session: Context::human(),
             started: Mutex::new(None),
+            agent_versions: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -248,6 +260,166 @@ impl Kernel {
             Verdict::RequireApproval => Err(GovError::Blocked(Blocked::NeedsApproval(d))),
             Verdict::Deny => Err(GovError::Blocked(Blocked::Denied(d))),
         }
+    }
+
+    /// Unix seconds now.
+    pub fn now_secs(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+
+    /// The synthesis quota: the lower of the constitution's and the configuration's.
+    pub fn config_quota_synthesis(&self) -> u64 {
+        self.constitution
+            .quotas
+            .max_synthesis_per_session
+            .min(self.config.self_programming.max_synthesis_per_session)
+    }
+
+    fn agent_caller(&self, plan: Option<u64>) -> Result<Caller, Failure> {
+        let session = self.session_start()?;
+        let mut caller = self.caller(Some(plan.unwrap_or(session)));
+        if let Some(p) = plan {
+            caller.context.plan = Some(p as i64);
+            caller.context.principal = kiln_store::Principal::Agent(format!("plan/{p}"));
+        }
+        Ok(caller)
+    }
+
+    /// Registers an agent-made version (inactive). A new version counts against the
+    /// session's synthesis quota; past it, the refusal is on the chain and names the quota.
+    pub fn register_as_agent(
+        &self,
+        plan: Option<u64>,
+        manifest: &Value,
+        quota: u64,
+    ) -> Result<Hash, AgentError> {
+        use std::sync::atomic::Ordering;
+        let failed = |e: String| AgentError::Failed(e);
+        if !self.config.self_programming.enabled {
+            return Err(failed(
+                "self-programming is disabled ([self_programming] enabled = false in agent_config.toml)"
+                    .into(),
+            ));
+        }
+        let id = manifest.get_key("id").and_then(Value::as_str).unwrap_or("");
+        let exists = self
+            .home
+            .registry
+            .history(id)
+            .map_err(|e| failed(e.to_string()))?
+            .len();
+        let used = self.agent_versions.load(Ordering::SeqCst);
+        if used >= quota {
+            let message = format!(
+                "quota max_synthesis_per_session = {quota} reached: this session already created {used} capability versions"
+            );
+            let caller = self.agent_caller(plan).map_err(|e| failed(e.0))?;
+            self.home
+                .append(
+                    &self.authority.authorize(caller, Append),
+                    vec![Record {
+                        outcome: "denied".into(),
+                        ..Record::ok(
+                            "quota",
+                            Value::map(vec![
+                                (kw("quota"), kw("max-synthesis-per-session")),
+                                (kw("max"), Value::Int(quota as i64)),
+                                (kw("capability"), Value::str(id)),
+                            ]),
+                        )
+                    }],
+                )
+                .map_err(|e| failed(e.to_string()))?;
+            return Err(AgentError::Quota(message));
+        }
+        let caller = self.agent_caller(plan).map_err(|e| failed(e.0))?;
+        let r = self
+            .home
+            .registry
+            .register(&self.authority.authorize(caller, Register), manifest, false)
+            .map_err(|e| failed(e.to_string()))?;
+        let after = self
+            .home
+            .registry
+            .history(id)
+            .map_err(|e| failed(e.to_string()))?
+            .len();
+        if r.new && after > exists {
+            self.agent_versions.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(r.hash)
+    }
+
+    /// Activates an agent-made version the decision allowed.
+    pub fn activate_as_agent(
+        &self,
+        plan: Option<u64>,
+        id: &str,
+        hash: Hash,
+    ) -> Result<Moved, Failure> {
+        let caller = self.agent_caller(plan)?;
+        Ok(self.home.registry.activate(
+            &self.authority.authorize(caller, Activate),
+            id,
+            &hash.hex(),
+        )?)
+    }
+
+    /// Files an approval request for an agent's action.
+    pub fn file_approval(
+        &self,
+        plan: Option<u64>,
+        req: &kiln_store::approvals::NewRequest,
+    ) -> Result<i64, Failure> {
+        let caller = self.agent_caller(plan)?;
+        Ok(kiln_store::approvals::file(
+            &self.home.db,
+            &self.authority.authorize(caller, kiln_store::Request),
+            req,
+        )?)
+    }
+
+    /// `kiln approvals approve N` / `reject N`: the human principal's alone. Approving
+    /// carries out the approved change in the same transaction, and refuses a request whose
+    /// hash no longer names what it approved (stale).
+    pub fn decide_approval_as_human(
+        &self,
+        n: i64,
+        approve: bool,
+        note: Option<&str>,
+    ) -> Result<String, GovError> {
+        let decision = self.decide(&Action {
+            kind: ActionKind::Approve,
+            capability: None,
+            effects: &[],
+            who: Who::Human,
+        })?;
+        let caller = self.caller(Some(decision));
+        let auth = self.authority.authorize(caller.clone(), kiln_store::Decide);
+        let registry = self.home.registry.clone();
+        let done =
+            kiln_store::approvals::decide(&self.home.db, &auth, n, approve, note, |tx, a| match a
+                .request
+                .action
+                .as_str()
+            {
+                "activate" => {
+                    let m =
+                        registry.activate_in(tx, &caller, &a.request.subject, a.request.hash)?;
+                    Ok(format!(
+                        "approved {n}: {} {} is active (chain entry {})",
+                        a.request.subject,
+                        &a.request.hash.hex()[..12],
+                        m.entry
+                    ))
+                }
+                other => Err(kiln_store::StoreError::Invalid(format!(
+                    "approval {n} is for an action this kiln cannot carry out: {other}"
+                ))),
+            })?;
+        Ok(done.unwrap_or_else(|| format!("rejected {n}")))
     }
 
     /// The action kind of making `id` with `effects` active.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod dispatch;
 pub mod governance;
 pub mod kernel;
+pub mod natives;
 pub mod plan;
 pub mod records;
 pub mod report;

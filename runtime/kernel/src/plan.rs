@@ -25,6 +25,8 @@ pub enum PlanEnd {
         rendered: String,
         /// Denied or pending approval.
         blocked: bool,
+        /// The approval request the run waits for.
+        approval: Option<i64>,
     },
 }
 
@@ -122,12 +124,17 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
                         kind: "error/type".into(),
                         rendered: format!("error: the plan's result is not data: {e}\n"),
                         blocked: false,
+                        approval: None,
                     },
                 },
                 Err(e) => PlanEnd::Error {
                     kind: e.kind().to_string(),
                     rendered: crate::report::render_error(&e, Some((&name, &source))),
                     blocked: blocked(&e),
+                    approval: match e.data().get_key("approval") {
+                        Some(Value::Int(n)) => Some(*n),
+                        _ => None,
+                    },
                 },
             };
             (end, steps)

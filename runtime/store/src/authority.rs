@@ -63,3 +63,11 @@ pub struct Append;
 /// Removing unreferenced objects.
 #[derive(Clone, Copy, Debug)]
 pub struct Collect;
+
+/// Filing an approval request.
+#[derive(Clone, Copy, Debug)]
+pub struct Request;
+
+/// Deciding an approval request (the human principal's alone).
+#[derive(Clone, Copy, Debug)]
+pub struct Decide;

@@ -15,7 +15,7 @@ use crate::error::{Result, StoreError};
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 /// The schema version this kiln writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS versions (
@@ -60,6 +60,26 @@ CREATE TABLE IF NOT EXISTS chain (
 );
 CREATE INDEX IF NOT EXISTS chain_kind ON chain(kind);
 CREATE INDEX IF NOT EXISTS chain_plan ON chain(plan);
+";
+
+/// Version 2: approval requests.
+const SCHEMA_V2: &str = "
+CREATE TABLE IF NOT EXISTS approvals (
+    n          INTEGER PRIMARY KEY,
+    action     TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    risk       TEXT NOT NULL,
+    reasons    TEXT NOT NULL,
+    requester  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    decided_at INTEGER,
+    note       TEXT,
+    chain      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_hash ON approvals(action, hash, status);
 ";
 
 /// The open database.
@@ -107,7 +127,10 @@ impl Db {
             // Version 0 is a new file or a home from before the chain: the statements only
             // add what is missing, so its rows are kept.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(SCHEMA_V1)?;
+            if version < 1 {
+                tx.execute_batch(SCHEMA_V1)?;
+            }
+            tx.execute_batch(SCHEMA_V2)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }

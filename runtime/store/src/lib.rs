@@ -5,6 +5,7 @@
 //! the embedded default without touching callers. Every mutation commits together with the
 //! chain entry that records it.
 
+pub mod approvals;
 pub mod authority;
 pub mod chain;
 pub mod db;
@@ -16,7 +17,7 @@ pub mod merkle;
 pub mod objects;
 pub mod registry;
 
-pub use authority::{Activate, Append, Authority, Authorized, Collect, Register};
+pub use authority::{Activate, Append, Authority, Authorized, Collect, Decide, Register, Request};
 pub use chain::{ChainStore, Context, Cost, Entry, Head, Principal, Record};
 pub use error::{Result, StoreError};
 pub use hash::Hash;

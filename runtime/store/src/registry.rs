@@ -362,7 +362,8 @@ impl SqliteRegistry {
     }
 
     /// The manifest with `:parent` filled in: an existing version with the same content
-    /// (whatever its parent) is that version again; a new one's parent is the active version.
+    /// (whatever its parent and provenance — the first registration's are kept) is that
+    /// version again; a new one's parent is the active version.
     fn with_parent(&self, id: &str, manifest: &Value) -> Result<Value> {
         let Value::Map(m) = manifest else {
             return Err(StoreError::Invalid("a manifest is a map".into()));
@@ -371,9 +372,13 @@ impl SqliteRegistry {
         let (history, active) = self
             .db
             .read(|tx| Ok((history_in(tx, id)?, active_in(tx, id)?)))?;
+        // The content, without what says where it came from.
+        let provenance = Value::keyword("provenance");
+        let content = |m: &rtfs::value::Map| Value::Map(m.clone().remove(&key).remove(&provenance));
+        let wanted = content(m);
         for r in history.iter().rev() {
             if let Ok(Value::Map(old)) = self.manifest(&r.hash)
-                && Value::Map(old.clone().remove(&key)) == Value::Map(m.clone().remove(&key))
+                && content(&old) == wanted
             {
                 return Ok(Value::Map(old));
             }
@@ -423,6 +428,25 @@ impl SqliteRegistry {
             changed,
             entry: entry.seq,
         })
+    }
+
+    /// Makes `hash` (a version of `id`) active inside `tx` — for a change that another
+    /// authorized operation (an approval) carries out in its own transaction.
+    pub fn activate_in(
+        &self,
+        tx: &Transaction<'_>,
+        caller: &Caller,
+        id: &str,
+        hash: Hash,
+    ) -> Result<Moved> {
+        check_mutable(id)?;
+        if !history_in(tx, id)?.iter().any(|r| r.hash == hash) {
+            return Err(StoreError::NotFound(format!(
+                "{id} has no version {hash}: the approved version is gone (stale)"
+            )));
+        }
+        let back = Self::push_point(tx, id)?;
+        self.move_to(tx, caller, id, hash, "activate", back)
     }
 
     /// The move a new activation pushes onto: the current one, if it is still current.

@@ -1,0 +1,274 @@
+//! The kernel's native capabilities, reached through the same dispatcher as sandboxed ones.
+//! So far: `planner.register_capability {:source "<RTFS program>"}` — the program's one
+//! `(capability …)` descriptor becomes a version of kind `:rtfs` under `generated/`, run by the
+//! pinned rtfs-engine, its examples checked in the sandbox first, then governed like any
+//! self-modification (quota, decision, approval).
+
+use std::sync::Arc;
+
+use kiln_sandbox::Effect;
+use kiln_store::Registry;
+use kiln_store::approvals::NewRequest;
+use rtfs::Value;
+use rtfs::vm::{CallFailure, Reason};
+
+use crate::dispatch::{Governed, PendingParts};
+use crate::governance::{Action, ActionKind, Verdict, Who, decide};
+
+/// A native capability.
+pub struct Native {
+    /// Its id.
+    pub id: &'static str,
+    /// What it does with its input.
+    pub run: fn(&Arc<Governed>, &Value) -> Result<Value, CallFailure>,
+}
+
+/// The natives, by id.
+pub const NATIVES: [Native; 1] = [Native {
+    id: "planner.register_capability",
+    run: register_capability,
+}];
+
+/// The installed capability id of the RTFS engine that `:rtfs` versions pin.
+pub const ENGINE_ID: &str = "rtfs.engine";
+
+fn kw(k: &str) -> Value {
+    Value::keyword(k)
+}
+
+fn fail(reason: Reason, m: impl Into<String>) -> CallFailure {
+    CallFailure::new(reason, m)
+}
+
+/// Evaluates a capability program on the host (no capabilities: only its descriptor is
+/// wanted) and returns its one descriptor.
+fn descriptor(source: &str) -> Result<Value, CallFailure> {
+    let limits = rtfs::Limits {
+        steps: 1_000_000,
+        ..rtfs::Limits::default()
+    };
+    let mut it = rtfs::Interpreter::new(limits);
+    let mut host = rtfs::vm::DescriptorHost::default();
+    it.compile(source, Some("<source>"))
+        .and_then(|p| it.run(&p, &mut host))
+        .map_err(|e| {
+            fail(
+                Reason::InvalidInput,
+                format!("the program does not evaluate: {}", e.message()),
+            )
+        })?;
+    match host.descriptors.len() {
+        1 => Ok(host.descriptors.remove(0)),
+        n => Err(fail(
+            Reason::InvalidInput,
+            format!("the program must yield exactly one (capability …) descriptor, not {n}"),
+        )),
+    }
+}
+
+fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> {
+    let kernel = gov.rt.kernel();
+    let source = arg
+        .get_key("source")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            fail(
+                Reason::InvalidInput,
+                "planner.register_capability expects {:source \"<RTFS program>\"}",
+            )
+        })?
+        .to_string();
+    let desc = descriptor(&source)?;
+    let name = desc
+        .get_key("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail(Reason::InvalidInput, "the descriptor has no id"))?;
+    let id = if name.starts_with("generated/") {
+        name.to_string()
+    } else {
+        format!("generated/{name}")
+    };
+    kiln_store::registry::check_id(&id).map_err(|e| fail(Reason::InvalidInput, e.to_string()))?;
+    let effects: Vec<Effect> = crate::caps::effects_of(&desc)
+        .map_err(|e| fail(Reason::InvalidInput, e.0))?
+        .into_iter()
+        .collect();
+    let engine = kernel.home.registry.resolve(ENGINE_ID).map_err(|e| {
+        fail(
+            Reason::Unavailable,
+            format!(
+                "{e}: RTFS capabilities run in the rtfs-engine module; install it with `kiln cap install capabilities/target/wasm32-unknown-unknown/release/rtfs_engine.wasm --id {ENGINE_ID} --manifest <(echo '(capability \"{ENGINE_ID}\" :effects [:call])')`"
+            ),
+        )
+    })?;
+    // The examples, in the sandbox, before anything is stored.
+    check_examples(gov, &desc, &source)?;
+    let program = kiln_store::ObjectStore::put(kernel.home.objects.as_ref(), source.as_bytes())
+        .map_err(|e| fail(Reason::Failed, e.to_string()))?;
+    let field = |k: &str, d: Value| desc.get_key(k).cloned().unwrap_or(d);
+    let manifest = Value::map(vec![
+        (kw("id"), Value::str(&id)),
+        (kw("kind"), kw("rtfs")),
+        (kw("module"), Value::str(&engine.row.module.hex())),
+        (kw("engine"), Value::str(&engine.row.module.hex())),
+        (kw("program"), Value::str(&program.hex())),
+        (kw("input-schema"), field("input-schema", kw("any"))),
+        (kw("output-schema"), field("output-schema", kw("any"))),
+        (kw("examples"), field("examples", Value::vector(vec![]))),
+        (
+            kw("effects"),
+            Value::vector(if effects.is_empty() {
+                vec![kw("pure")]
+            } else {
+                effects.iter().map(|e| kw(e.as_str())).collect()
+            }),
+        ),
+        (
+            kw("provenance"),
+            Value::map(vec![
+                (kw("principal"), kw("agent")),
+                (
+                    kw("agent"),
+                    Value::str(&format!("plan/{}", gov.plan.unwrap_or(0))),
+                ),
+                (kw("created-by"), Value::str("planner.register_capability")),
+            ]),
+        ),
+    ]);
+    // Quota, then the decision (both on the chain), then the version.
+    let quota = kernel.config_quota_synthesis();
+    let kind = if effects.is_empty() {
+        ActionKind::ModifyPure
+    } else {
+        ActionKind::ModifyEffectful
+    };
+    let d = decide(
+        &kernel.constitution,
+        kernel.trust,
+        &Action {
+            kind,
+            capability: Some(&id),
+            effects: &effects,
+            who: Who::Agent,
+        },
+    );
+    let registered = kernel
+        .register_as_agent(gov.plan, &manifest, quota)
+        .map_err(|e| match e {
+            crate::kernel::AgentError::Quota(m) => fail(Reason::Quota, m),
+            crate::kernel::AgentError::Failed(m) => fail(Reason::Failed, m),
+        })?;
+    let subject = Value::map(vec![
+        (kw("action"), kw(kind.keyword())),
+        (kw("capability"), Value::str(&id)),
+        (kw("version"), Value::str(&registered.hex())),
+        (kw("verdict"), kw(&d.verdict.to_string())),
+        (kw("reason"), Value::str(&d.reason)),
+    ]);
+    let status = |s: &str, extra: Vec<(Value, Value)>| {
+        let mut m = vec![
+            (kw("status"), kw(s)),
+            (kw("id"), Value::str(&id)),
+            (kw("version"), Value::str(&registered.hex())),
+        ];
+        m.extend(extra);
+        Value::map(m)
+    };
+    match d.verdict {
+        Verdict::Deny => {
+            gov.record_now("decision", subject, "denied")?;
+            Err(fail(
+                Reason::Denied,
+                format!("registering {id} is denied: {}", d.reason),
+            ))
+        }
+        Verdict::Allow => {
+            gov.record_now("decision", subject, "ok")?;
+            kernel
+                .activate_as_agent(gov.plan, &id, registered)
+                .map_err(|e| fail(Reason::Failed, e.0))?;
+            Ok(status("active", vec![(kw("rollback"), Value::Bool(true))]))
+        }
+        Verdict::RequireApproval => {
+            // Approved before (this exact version): it was activated then.
+            let approved =
+                kiln_store::approvals::approved(&kernel.home.db, "activate", &registered)
+                    .map_err(|e| fail(Reason::Failed, e.to_string()))?;
+            if let Some(n) = approved {
+                gov.record_now("decision", subject, "ok")?;
+                return Ok(status("active", vec![(kw("approval"), Value::Int(n))]));
+            }
+            gov.record_now("decision", subject, "pending")?;
+            let n = kernel
+                .file_approval(
+                    gov.plan,
+                    &NewRequest {
+                        action: "activate".into(),
+                        subject: id.clone(),
+                        hash: registered,
+                        risk: if effects.is_empty() { "medium" } else { "high" }.into(),
+                        reasons: vec![d.reason.clone()],
+                        requester: format!("agent plan/{}", gov.plan.unwrap_or(0)),
+                        expires_at: kernel.now_secs() + 7 * 24 * 3600,
+                    },
+                )
+                .map_err(|e| fail(Reason::Failed, e.0))?;
+            let mut f = fail(
+                Reason::PendingApproval,
+                format!(
+                    "registering {id} needs a human's approval: run `kiln approvals approve {n}`"
+                ),
+            );
+            f.extra.push(("approval", Value::Int(n)));
+            Err(f)
+        }
+    }
+}
+
+/// Runs each `{:input … :output …}` example through the engine in the sandbox.
+fn check_examples(gov: &Arc<Governed>, desc: &Value, source: &str) -> Result<(), CallFailure> {
+    let Some(examples) = desc.get_key("examples").and_then(Value::as_seq) else {
+        return Ok(());
+    };
+    let kernel = gov.rt.kernel();
+    let (engine, _) = crate::caps::load_for_call(&gov.rt, ENGINE_ID)
+        .map_err(|e| fail(Reason::Unavailable, e.0))?;
+    for (i, ex) in examples.items().iter().enumerate() {
+        let input = ex.get_key("input").cloned().unwrap_or(Value::Nil);
+        let want = ex.get_key("output").cloned().unwrap_or(Value::Nil);
+        let arg = Value::map(vec![
+            (kw("program"), Value::str(source)),
+            (kw("input"), input),
+        ]);
+        let limits = kiln_sandbox::Limits {
+            fuel: kernel.config.sandbox.fuel.min(gov.budget().fuel_left()),
+            memory_bytes: kernel.config.sandbox.memory_bytes,
+            timeout: std::time::Duration::from_millis(kernel.config.sandbox.timeout_ms),
+            deterministic: true,
+        };
+        let got = gov
+            .rt
+            .sandbox()
+            .call(&engine, &arg, limits, Arc::new(kiln_sandbox::NoDispatch))
+            .map_err(|e| fail(Reason::InvalidInput, format!("example {i}: {e}")))?;
+        if got.value != want {
+            gov.buffer(
+                "synthesis.example",
+                &Value::map(vec![(kw("example"), Value::Int(i as i64))]),
+                PendingParts {
+                    outcome: "error",
+                    ..PendingParts::default()
+                },
+            );
+            return Err(fail(
+                Reason::InvalidInput,
+                format!(
+                    "example {i}: expected {}, got {}",
+                    rtfs::print::print(&want),
+                    rtfs::print::print(&got.value)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
