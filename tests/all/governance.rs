@@ -300,3 +300,231 @@ fn agent_config_errors_name_file_line_column_and_key() {
         assert!(e.contains(&want), "got: {e}\nwant: {want}");
     }
 }
+
+mod end_to_end {
+    //! The governed CLI: a plan that registers a capability waits for a human; approving
+    //! activates exactly that version; quotas and refusals are on the chain.
+
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
+
+    fn kiln(home: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .env_remove("KILN_HOME")
+            .output()
+            .expect("run kiln")
+    }
+
+    fn out(o: &Output) -> String {
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn err(o: &Output) -> String {
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// A fresh home with the RTFS engine installed.
+    fn home(name: &str) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("kiln-gov-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let manifest = base.join("engine.rtfs");
+        std::fs::write(&manifest, r#"(capability "rtfs.engine" :effects [:call])"#).unwrap();
+        let engine = crate::guests::wasm_path("rtfs_engine", "wasm32-unknown-unknown");
+        let h = base.join("home");
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                engine.to_str().unwrap(),
+                "--id",
+                "rtfs.engine",
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        h
+    }
+
+    fn plan(home: &Path, name: &str, src: &str) -> PathBuf {
+        let p = home.parent().unwrap().join(name);
+        std::fs::write(&p, src).unwrap();
+        p
+    }
+
+    const SHOUT: &str = r#"(call :planner.register_capability
+  {:source "(capability \"shout\" :input-schema :string
+              :examples [{:input \"a\" :output \"A!\"}]
+              :implementation (fn [s] (str (string-upper s) \"!\")))"})"#;
+
+    fn kinds(home: &Path) -> Vec<String> {
+        out(&kiln(home, &["chain", "show"]))
+            .lines()
+            .map(|l| l.split_whitespace().nth(2).unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_registration_waits_for_a_human_and_continues_after_approval() {
+        let h = home("approve");
+        let p = plan(&h, "register.rtfs", SHOUT);
+        let p = p.to_str().unwrap();
+        let o = kiln(&h, &["run", p]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 1}");
+        assert!(err(&o).contains("kiln approvals approve 1"), "{}", err(&o));
+        // Nothing is active yet: the version exists, inactive.
+        let o = kiln(&h, &["call", "generated/shout", "\"hey\""]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(err(&o).contains("no active version"), "{}", err(&o));
+        let o = kiln(&h, &["approvals", "list"]);
+        assert!(
+            out(&o).contains("pending   activate generated/shout"),
+            "{}",
+            out(&o)
+        );
+        // --trust may only lower the level: asking for 4 changes nothing.
+        let o = kiln(&h, &["run", "--trust", "4", p]);
+        assert_eq!(o.status.code(), Some(3));
+        assert_eq!(
+            out(&o).trim(),
+            "{:status :pending-approval :approval 1}",
+            "the same request"
+        );
+        let o = kiln(&h, &["approvals", "approve", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"hey\""]);
+        assert_eq!(out(&o).trim(), "\"HEY!\"", "{}", err(&o));
+        // Re-running the plan continues: the approved version is active.
+        let o = kiln(&h, &["run", p]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains(":status :active"), "{}", out(&o));
+        // Approving twice, or a request that does not exist, is refused.
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "1"]).status.code(),
+            Some(1)
+        );
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "9"]).status.code(),
+            Some(1)
+        );
+        let k = kinds(&h);
+        for want in [
+            "plan.start",
+            "approval.request",
+            "approval.approve",
+            "plan.end",
+        ] {
+            assert!(k.iter().any(|x| x == want), "{want} missing: {k:?}");
+        }
+        assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+    }
+
+    #[test]
+    fn a_failing_example_stops_registration_before_anything_is_stored() {
+        let h = home("example");
+        let p = plan(
+            &h,
+            "bad.rtfs",
+            r#"(call :planner.register_capability
+                 {:source "(capability \"off\" :examples [{:input 1 :output 3}] :implementation (fn [n] (+ n 1)))"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            err(&o).contains("example 0: expected 3, got 2"),
+            "{}",
+            err(&o)
+        );
+        let o = kiln(&h, &["cap", "history", "generated/off"]);
+        assert_eq!(o.status.code(), Some(1), "nothing registered: {}", out(&o));
+    }
+
+    #[test]
+    fn the_eleventh_new_version_in_a_session_is_refused_by_the_quota() {
+        let h = home("quota");
+        // One plan (one session) registers eleven different capabilities, catching each
+        // refusal to carry on.
+        let p = plan(
+            &h,
+            "many.rtfs",
+            r#"(vec (map (fn [i]
+                (try
+                  (call :planner.register_capability
+                    {:source (str "(capability \"c" i "\" :implementation (fn [x] " i "))")})
+                  (catch :error/capability e (:reason (ex-data e)))))
+              (range 11)))"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let reasons = out(&o);
+        assert_eq!(
+            reasons.trim(),
+            format!("[{} :quota]", vec![":pending-approval"; 10].join(" ")),
+        );
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "quota"]);
+        let q: serde_json::Value = serde_json::from_str(out(&o).lines().next().unwrap()).unwrap();
+        assert_eq!(q["subject"]["quota"], "max-synthesis-per-session");
+        assert_eq!(q["subject"]["max"], 10);
+        assert_eq!(q["principal"], "agent");
+    }
+
+    #[test]
+    fn plans_cannot_approve_grant_or_reach_native_namespaces() {
+        let h = home("attacks");
+        let p = plan(&h, "register.rtfs", SHOUT);
+        assert_eq!(
+            kiln(&h, &["run", p.to_str().unwrap()]).status.code(),
+            Some(3)
+        );
+        // There is no capability that approves, grants or raises trust: a plan can only name
+        // ids, and none of these exists.
+        for id in [
+            "kiln.approve",
+            "approvals.approve",
+            "planner.approve",
+            "constitution.propose",
+            "kiln.grant",
+            "kiln.set_trust",
+        ] {
+            let p = plan(&h, "try.rtfs", &format!("(call :{id} 1)"));
+            let o = kiln(&h, &["run", p.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1), "{id}: {}", err(&o));
+            assert!(err(&o).contains(":reason :unknown"), "{id}: {}", err(&o));
+        }
+        // A capability that asks for a directory and the file system in its descriptor gets
+        // no grant, and being effectful it needs approval at every level below 4.
+        let p = plan(
+            &h,
+            "grab.rtfs",
+            r#"(call :planner.register_capability
+                 {:source "(capability \"grab\" :effects [:fs/read] :grants {:dirs [{:path \"/\"}]} :implementation (fn [x] x))"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        let o = kiln(&h, &["approvals", "show", "2"]);
+        assert!(out(&o).contains("risk:      high"), "{}", out(&o));
+        // A descriptor naming a native capability lands under generated/, never in the
+        // native namespace.
+        let p = plan(
+            &h,
+            "native.rtfs",
+            r#"(call :planner.register_capability
+                 {:source "(capability \"planner.decompose\" :implementation (fn [x] x))"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+        let o = kiln(&h, &["cap", "history", "planner.decompose"]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        // Exactly the three pending requests: nothing approved itself.
+        let o = kiln(&h, &["approvals", "list"]);
+        assert_eq!(out(&o).lines().count(), 3, "{}", out(&o));
+        assert!(out(&o).contains("activate generated/planner.decompose"));
+        assert!(!kinds(&h).iter().any(|k| k == "approval.approve"));
+    }
+}
