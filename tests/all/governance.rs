@@ -465,7 +465,7 @@ mod end_to_end {
         let reasons = out(&o);
         assert_eq!(
             reasons.trim(),
-            format!("[{} :quota]", vec![":pending-approval"; 10].join(" ")),
+            format!("[{} :quota]", [":pending-approval"; 10].join(" ")),
         );
         let o = kiln(&h, &["--json", "chain", "show", "--kind", "quota"]);
         let q: serde_json::Value = serde_json::from_str(out(&o).lines().next().unwrap()).unwrap();
