@@ -249,7 +249,10 @@ fn constitution_errors_name_file_line_column_and_key() {
 fn agent_config_errors_name_file_line_column_and_key() {
     use kiln::governance::config::{self, AgentConfig};
     let c = AgentConfig::parse(config::DEFAULT, "agent_config.toml").expect("the default parses");
-    assert_eq!(c.self_programming.trust_level, 0);
+    assert_eq!(
+        c.self_programming.trust_level, 4,
+        "a ceiling; the constitution starts at 0"
+    );
     assert_eq!(c.self_programming.max_synthesis_per_session, 10);
     let with = |from: &str, to: &str| {
         assert!(config::DEFAULT.contains(from), "{from}");
@@ -264,10 +267,10 @@ fn agent_config_errors_name_file_line_column_and_key() {
     };
     let cases = [
         (
-            with("trust_level = 0 ", "trust_level = 9 "),
+            with("trust_level = 4 ", "trust_level = 9 "),
             format!(
                 "agent_config.toml:{}:1: self_programming.trust_level: must be between 0 and 4",
-                line_of("trust_level = 0")
+                line_of("trust_level = 4")
             ),
         ),
         (
@@ -526,5 +529,89 @@ mod end_to_end {
         assert_eq!(out(&o).lines().count(), 3, "{}", out(&o));
         assert!(out(&o).contains("activate generated/planner.decompose"));
         assert!(!kinds(&h).iter().any(|k| k == "approval.approve"));
+    }
+
+    #[test]
+    fn a_new_constitution_needs_approval_and_then_governs() {
+        let h = home("constitution");
+        let dir = h.parent().unwrap();
+        // A malformed proposal fails with file:line:column and the key.
+        let bad = dir.join("bad.rtfs");
+        std::fs::write(
+            &bad,
+            "{:trust-level 3\n :quotas {:max-plan-nesting \"five\"}}",
+        )
+        .unwrap();
+        let o = kiln(&h, &["constitution", "propose", bad.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            err(&o).contains(
+                "bad.rtfs:2:29: :quotas :max-plan-nesting: expected a non-negative integer"
+            ),
+            "{}",
+            err(&o)
+        );
+        // Trust level 3, proposed: not active until approved.
+        let text =
+            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 3");
+        let good = dir.join("level3.rtfs");
+        std::fs::write(&good, &text).unwrap();
+        let o = kiln(&h, &["constitution", "propose", good.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains("approval request 1"), "{}", out(&o));
+        let o = kiln(&h, &["constitution", "show"]);
+        assert!(out(&o).contains(";; trust level: 0"), "{}", out(&o));
+        assert!(out(&o).contains("(built in)"), "{}", out(&o));
+        let p = plan(&h, "register.rtfs", SHOUT);
+        let p = p.to_str().unwrap();
+        assert_eq!(
+            kiln(&h, &["run", p]).status.code(),
+            Some(3),
+            "level 0 still"
+        );
+        // The human approves the constitution (request 1); now the plan's registration is
+        // allowed without approval, and rollback stays available.
+        let o = kiln(&h, &["approvals", "approve", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["constitution", "show"]);
+        assert!(out(&o).contains(";; trust level: 3"), "{}", out(&o));
+        assert!(out(&o).contains("constitution version 1"), "{}", out(&o));
+        let o = kiln(&h, &["run", p]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(
+            out(&o).contains(":rollback true") && out(&o).contains(":status :active"),
+            "{}",
+            out(&o)
+        );
+        // A run may lower the level again: at --trust 2 the next new version waits.
+        let other = plan(&h, "other.rtfs", &SHOUT.replace("shout", "yell"));
+        let o = kiln(&h, &["run", "--trust", "2", other.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        // Each session records its trust level and constitution on the chain.
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "session.start"]);
+        let levels: Vec<i64> = out(&o)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["subject"]["trust-level"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            levels.contains(&3) && levels.contains(&2) && levels.contains(&0),
+            "{levels:?}"
+        );
+        // A tampered constitution object stops kiln rather than letting it run ungoverned.
+        let o = kiln(
+            &h,
+            &["--json", "chain", "show", "--kind", "constitution.activate"],
+        );
+        let c: serde_json::Value = serde_json::from_str(out(&o).trim()).unwrap();
+        let hex = c["subject"]["constitution"].as_str().unwrap().to_string();
+        let file = h.join("objects").join(&hex[..2]).join(&hex[2..]);
+        std::fs::write(&file, text.replace(":trust-level 3", ":trust-level 4")).unwrap();
+        let o = kiln(&h, &["run", p]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(err(&o).contains("corrupt"), "{}", err(&o));
     }
 }

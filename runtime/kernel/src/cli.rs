@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ChainAction,
     },
+    /// The constitution: show the active one, propose a new one.
+    Constitution {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConstitutionAction,
+    },
     /// Approval requests: list, show, approve, reject (the human's alone).
     Approvals {
         /// What to do.
@@ -131,6 +137,18 @@ pub enum CapAction {
         /// A version hash or unique prefix.
         #[arg(long)]
         to: Option<String>,
+    },
+}
+
+/// `kiln constitution …`.
+#[derive(Debug, Subcommand)]
+pub enum ConstitutionAction {
+    /// The active constitution, where it came from, and this session's trust level.
+    Show,
+    /// Validate FILE and file an approval request to make it the constitution.
+    Propose {
+        /// The new constitution (an RTFS data file).
+        file: PathBuf,
     },
 }
 
@@ -253,6 +271,28 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Cap { action } => cap(action, &home_dir(&cli.home)),
         Command::Chain { action } => chain(action, &home_dir(&cli.home), cli.json),
+        Command::Constitution { action } => match action {
+            ConstitutionAction::Show => with_kernel(&home_dir(&cli.home), |k| {
+                println!(";; from: {}", k.constitution_origin);
+                println!(";; hash: {}", k.constitution_hash);
+                println!(
+                    ";; trust level: {} (constitution {}, agent_config.toml {})",
+                    k.trust, k.constitution.trust_level, k.config.self_programming.trust_level
+                );
+                print!("{}", k.constitution_source);
+                Ok(OK)
+            }),
+            ConstitutionAction::Propose { file } => with_kernel(&home_dir(&cli.home), |k| {
+                let text = std::fs::read_to_string(&file).map_err(|e| {
+                    crate::caps::Failure(format!("cannot read {}: {e}", file.display()))
+                })?;
+                println!(
+                    "{}",
+                    k.propose_constitution_as_human(&text, &file.display().to_string())?
+                );
+                Ok(OK)
+            }),
+        },
         Command::Approvals { action } => approvals(action, &home_dir(&cli.home)),
         Command::Verify { head } => with_home(&home_dir(&cli.home), |home| {
             let (lines, ok) = crate::records::verify(home, head.as_deref())?;

@@ -76,6 +76,10 @@ pub struct Kernel {
     pub constitution: Constitution,
     /// The hash of its source text.
     pub constitution_hash: Hash,
+    /// Where it came from (the built-in default, or a version approved in this home).
+    pub constitution_origin: String,
+    /// Its source text.
+    pub constitution_source: String,
     /// This installation's configuration.
     pub config: AgentConfig,
     /// The effective trust level of this session: the lowest of the constitution's, the
@@ -125,9 +129,25 @@ impl Kernel {
                 "{e}\nkiln refuses to run with a broken configuration"
             ))
         })?;
-        let source = constitution::DEFAULT;
-        let constitution = Constitution::parse(source, "constitution.rtfs (built in)")
-            .map_err(|e| Failure(e.to_string()))?;
+        let (source, origin) = match kiln_store::approvals::active_constitution(&home.db)? {
+            None => (
+                constitution::DEFAULT.to_string(),
+                "constitution.rtfs (built in)".to_string(),
+            ),
+            Some((n, hash)) => {
+                // Verified on read: a tampered constitution is an error, never used.
+                let bytes = kiln_store::ObjectStore::get(home.objects.as_ref(), &hash)?;
+                (
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                    format!("constitution version {n} ({})", &hash.hex()[..12]),
+                )
+            }
+        };
+        let constitution = Constitution::parse(&source, &origin).map_err(|e| {
+            Failure(format!(
+                "{e}\nkiln refuses to run with a broken constitution"
+            ))
+        })?;
         let trust = [
             constitution.trust_level,
             config.self_programming.trust_level,
@@ -140,6 +160,8 @@ impl Kernel {
             home,
             authority,
             constitution_hash: Hash::of(source.as_bytes()),
+            constitution_origin: origin,
+            constitution_source: source,
             constitution,
             config,
             trust,
@@ -399,12 +421,25 @@ impl Kernel {
         let caller = self.caller(Some(decision));
         let auth = self.authority.authorize(caller.clone(), kiln_store::Decide);
         let registry = self.home.registry.clone();
-        let done =
-            kiln_store::approvals::decide(&self.home.db, &auth, n, approve, note, |tx, a| match a
-                .request
-                .action
-                .as_str()
-            {
+        let done = kiln_store::approvals::decide(
+            &self.home.db,
+            &auth,
+            n,
+            approve,
+            note,
+            |tx, a| match a.request.action.as_str() {
+                "constitution" => {
+                    let seq = kiln_store::approvals::activate_constitution_in(
+                        tx,
+                        &caller,
+                        a.request.hash,
+                        n,
+                    )?;
+                    Ok(format!(
+                        "approved {n}: constitution {} is active from the next run (chain entry {seq})",
+                        &a.request.hash.hex()[..12]
+                    ))
+                }
                 "activate" => {
                     let m =
                         registry.activate_in(tx, &caller, &a.request.subject, a.request.hash)?;
@@ -418,8 +453,48 @@ impl Kernel {
                 other => Err(kiln_store::StoreError::Invalid(format!(
                     "approval {n} is for an action this kiln cannot carry out: {other}"
                 ))),
-            })?;
+            },
+        )?;
         Ok(done.unwrap_or_else(|| format!("rejected {n}")))
+    }
+
+    /// `kiln constitution propose FILE`: validates the new constitution (errors name the
+    /// file, line, column and key), stores it and files an approval request; approving it
+    /// makes it active.
+    pub fn propose_constitution_as_human(
+        &self,
+        text: &str,
+        file: &str,
+    ) -> Result<String, GovError> {
+        let proposed = Constitution::parse(text, file).map_err(|e| Failure(e.to_string()))?;
+        let decision = self.decide(&Action {
+            kind: ActionKind::ChangeConstitution,
+            capability: None,
+            effects: &[],
+            who: Who::Human,
+        })?;
+        let hash = kiln_store::ObjectStore::put(self.home.objects.as_ref(), text.as_bytes())?;
+        let caller = self.caller(Some(decision));
+        let n = kiln_store::approvals::file(
+            &self.home.db,
+            &self.authority.authorize(caller, kiln_store::Request),
+            &kiln_store::approvals::NewRequest {
+                action: "constitution".into(),
+                subject: "constitution".into(),
+                hash,
+                risk: "high".into(),
+                reasons: vec![format!(
+                    "a new constitution (trust level {} → {})",
+                    self.constitution.trust_level, proposed.trust_level
+                )],
+                requester: "human".into(),
+                expires_at: self.now_secs() + 7 * 24 * 3600,
+            },
+        )?;
+        Ok(format!(
+            "constitution {} proposed as approval request {n}; `kiln approvals approve {n}` makes it active",
+            &hash.hex()[..12]
+        ))
     }
 
     /// The action kind of making `id` with `effects` active.

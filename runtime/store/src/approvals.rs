@@ -293,3 +293,49 @@ pub fn approved(db: &Db, action: &str, hash: &Hash) -> Result<Option<i64>> {
             .optional()?)
     })
 }
+
+/// The active constitution: its row number and the hash of its source object (`None` on a
+/// home still governed by the built-in default).
+pub fn active_constitution(db: &Db) -> Result<Option<(i64, Hash)>> {
+    db.read(|tx| {
+        let row: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT n, hash FROM constitutions ORDER BY n DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(n, h)| {
+            Hash::parse(&h)
+                .map(|h| (n, h))
+                .ok_or_else(|| StoreError::Invalid(format!("constitution row {n} is malformed")))
+        })
+        .transpose()
+    })
+}
+
+/// Makes the constitution whose source object is `hash` active, inside the transaction of
+/// the approval that allows it.
+pub fn activate_constitution_in(
+    tx: &Transaction<'_>,
+    caller: &crate::registry::Caller,
+    hash: Hash,
+    approval: i64,
+) -> Result<u64> {
+    let e = chain::append_one(
+        tx,
+        &caller.context,
+        Record::ok(
+            "constitution.activate",
+            Value::map(vec![
+                (kw("constitution"), Value::str(&hash.hex())),
+                (kw("approval"), Value::Int(approval)),
+            ]),
+        ),
+    )?;
+    tx.execute(
+        "INSERT INTO constitutions (hash, approval, chain) VALUES (?1, ?2, ?3)",
+        params![hash.hex(), approval, e.seq as i64],
+    )?;
+    Ok(e.seq)
+}

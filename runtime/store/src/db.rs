@@ -15,7 +15,7 @@ use crate::error::{Result, StoreError};
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 /// The schema version this kiln writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS versions (
@@ -82,6 +82,16 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_hash ON approvals(action, hash, status);
 ";
 
+/// Version 3: the constitution's versions (the active one is the last row).
+const SCHEMA_V3: &str = "
+CREATE TABLE IF NOT EXISTS constitutions (
+    n        INTEGER PRIMARY KEY,
+    hash     TEXT NOT NULL,
+    approval INTEGER NOT NULL,
+    chain    INTEGER NOT NULL
+);
+";
+
 /// The open database.
 pub struct Db {
     path: PathBuf,
@@ -130,7 +140,10 @@ impl Db {
             if version < 1 {
                 tx.execute_batch(SCHEMA_V1)?;
             }
-            tx.execute_batch(SCHEMA_V2)?;
+            if version < 2 {
+                tx.execute_batch(SCHEMA_V2)?;
+            }
+            tx.execute_batch(SCHEMA_V3)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
