@@ -614,4 +614,140 @@ mod end_to_end {
         assert_eq!(o.status.code(), Some(1));
         assert!(err(&o).contains("corrupt"), "{}", err(&o));
     }
+
+    /// Approves a constitution at `level` for the home.
+    fn at_trust(h: &Path, level: u8) {
+        let text = kiln::governance::constitution::DEFAULT
+            .replace(":trust-level 0", &format!(":trust-level {level}"));
+        let f = h.parent().unwrap().join(format!("level{level}.rtfs"));
+        std::fs::write(&f, text).unwrap();
+        let o = kiln(h, &["constitution", "propose", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let n = out(&o)
+            .split("approval request ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .unwrap()
+            .to_string();
+        let o = kiln(h, &["approvals", "approve", &n]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+
+    /// A plan that nests `planner.execute_plan` `depth` times around `"bottom"`.
+    fn nested(depth: usize) -> String {
+        let mut src = "\"bottom\"".to_string();
+        for _ in 0..depth {
+            let escaped = src.replace('\\', "\\\\").replace('"', "\\\"");
+            src = format!("(call :planner.execute_plan {{:plan \"{escaped}\"}})");
+        }
+        src
+    }
+
+    #[test]
+    fn plans_nest_to_the_quota_and_no_deeper() {
+        let h = home("nesting");
+        // At trust 0 an agent plan waits for approval; approving that exact source lets the
+        // re-run continue.
+        let p = plan(&h, "one.rtfs", &nested(1));
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 1}");
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "1"]).status.code(),
+            Some(0)
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(out(&o).trim(), "\"bottom\"", "{}", err(&o));
+        // At trust 2 pure agent plans run freely: five deep is fine, six is refused.
+        at_trust(&h, 2);
+        let p = plan(&h, "five.rtfs", &nested(5));
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(out(&o).trim(), "\"bottom\"", "{}", err(&o));
+        let p = plan(&h, "six.rtfs", &nested(6));
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("max_plan_nesting = 5"), "{}", err(&o));
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "quota"]);
+        let q: serde_json::Value = serde_json::from_str(out(&o).trim()).unwrap();
+        assert_eq!(
+            (
+                q["subject"]["quota"].as_str(),
+                q["subject"]["depth"].as_i64()
+            ),
+            (Some("max-plan-nesting"), Some(6))
+        );
+    }
+
+    #[test]
+    fn a_plan_stops_when_its_calls_spend_its_fuel_budget() {
+        let h = home("fuel");
+        let words = crate::guests::wasm_path("text_words", "wasm32-unknown-unknown");
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                words.to_str().unwrap(),
+                "--id",
+                "text.words",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        // How much one call costs, from the chain.
+        let one = plan(
+            &h,
+            "one.rtfs",
+            r#"(call :text.words {:text "to be or not to be"})"#,
+        );
+        assert_eq!(
+            kiln(&h, &["run", one.to_str().unwrap()]).status.code(),
+            Some(0)
+        );
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "call"]);
+        let c: serde_json::Value = serde_json::from_str(out(&o).trim()).unwrap();
+        let per_call = c["cost"]["fuel"].as_i64().unwrap();
+        assert!(per_call > 0);
+        // A budget of ten calls; the plan tries a hundred and catches every capability error,
+        // but the budget is a limit, not a capability error: the plan stops.
+        let text = kiln::governance::constitution::DEFAULT.replace(
+            ":plan-wasm-fuel 10000000000",
+            &format!(":plan-wasm-fuel {}", per_call * 10),
+        );
+        let f = h.parent().unwrap().join("small.rtfs");
+        std::fs::write(&f, text).unwrap();
+        assert_eq!(
+            kiln(&h, &["constitution", "propose", f.to_str().unwrap()])
+                .status
+                .code(),
+            Some(0)
+        );
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "1"]).status.code(),
+            Some(0)
+        );
+        let many = plan(
+            &h,
+            "many.rtfs",
+            r#"(count (filter map? (map (fn [i] (try (call :text.words {:text "to be or not to be"})
+                                                    (catch :error/capability e nil)))
+                                       (range 100))))"#,
+        );
+        let o = kiln(&h, &["run", many.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(
+            err(&o).contains("error[:error/limit]") && err(&o).contains("wasm-fuel budget"),
+            "{}",
+            err(&o)
+        );
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "call"]);
+        let calls = out(&o).lines().count() - 1;
+        assert!(
+            (9..=11).contains(&calls),
+            "{calls} calls ran within a ten-call budget"
+        );
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "plan.end"]);
+        let end: serde_json::Value = serde_json::from_str(out(&o).lines().last().unwrap()).unwrap();
+        assert_eq!(end["outcome"], "error");
+        assert!(end["cost"]["fuel"].as_i64().unwrap() <= per_call * 10);
+    }
 }

@@ -72,6 +72,8 @@ struct Pending {
 pub struct Governed {
     pub(crate) rt: Arc<Runtime>,
     pub(crate) plan: Option<u64>,
+    /// How many plans this one runs inside (0 for a top-level run).
+    pub(crate) nesting: u64,
     budget: Arc<Budget>,
     buffer: Mutex<Vec<Pending>>,
     /// Durable entries written (decisions of effectful calls, flushes).
@@ -96,7 +98,20 @@ impl Governed {
         Arc::new(Governed {
             rt,
             plan,
+            nesting: 0,
             budget,
+            buffer: Mutex::new(Vec::new()),
+            durable_commits: AtomicU64::new(0),
+        })
+    }
+
+    /// The dispatcher of a plan run nested in this one: the same budget, one level deeper.
+    pub(crate) fn child(&self, plan: u64) -> Arc<Governed> {
+        Arc::new(Governed {
+            rt: self.rt.clone(),
+            plan: Some(plan),
+            nesting: self.nesting + 1,
+            budget: self.budget.clone(),
             buffer: Mutex::new(Vec::new()),
             durable_commits: AtomicU64::new(0),
         })
@@ -156,6 +171,8 @@ impl Governed {
     ) -> Result<Value, CallFailure> {
         let fail = |reason: Reason, m: String| CallFailure::new(reason, m);
         if self.budget.spent() || self.budget.fuel_left() == 0 {
+            // A plan that keeps calling past its budget stops at its next poll.
+            self.budget.spent.store(true, Ordering::SeqCst);
             return Err(fail(
                 Reason::Quota,
                 format!(

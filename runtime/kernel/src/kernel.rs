@@ -428,6 +428,10 @@ impl Kernel {
             approve,
             note,
             |tx, a| match a.request.action.as_str() {
+                "execute-plan" => Ok(format!(
+                    "approved {n}: plan {} may run; re-run the work to continue",
+                    &a.request.hash.hex()[..12]
+                )),
                 "constitution" => {
                     let seq = kiln_store::approvals::activate_constitution_in(
                         tx,

@@ -19,15 +19,25 @@ use crate::governance::{Action, ActionKind, Verdict, Who, decide};
 pub struct Native {
     /// Its id.
     pub id: &'static str,
+    /// Its own effects (what it does besides what it runs, which is decided separately).
+    pub effects: &'static [Effect],
     /// What it does with its input.
     pub run: fn(&Arc<Governed>, &Value) -> Result<Value, CallFailure>,
 }
 
 /// The natives, by id.
-pub const NATIVES: [Native; 1] = [Native {
-    id: "planner.register_capability",
-    run: register_capability,
-}];
+pub const NATIVES: [Native; 2] = [
+    Native {
+        id: "planner.register_capability",
+        effects: &[Effect::SelfModify],
+        run: register_capability,
+    },
+    Native {
+        id: "planner.execute_plan",
+        effects: &[],
+        run: execute_plan,
+    },
+];
 
 /// The installed capability id of the RTFS engine that `:rtfs` versions pin.
 pub const ENGINE_ID: &str = "rtfs.engine";
@@ -271,4 +281,197 @@ fn check_examples(gov: &Arc<Governed>, desc: &Value, source: &str) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// `planner.execute_plan {:plan "<RTFS source>"}`: runs an agent-written plan nested in the
+/// calling one, under the same budget, one level deeper (refused past `max_plan_nesting`).
+/// A plan that calls only active pure capabilities by literal id is an `execute-pure-plan`
+/// action; any other is effectful. At levels that ask for approval, the request names the
+/// plan source's hash, and re-running after approval continues.
+fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> {
+    let kernel = gov.rt.kernel();
+    let source = arg
+        .get_key("plan")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            fail(
+                Reason::InvalidInput,
+                "planner.execute_plan expects {:plan \"<RTFS source>\"}",
+            )
+        })?
+        .to_string();
+    let max = kernel
+        .constitution
+        .quotas
+        .max_plan_nesting
+        .min(kernel.config.self_programming.max_plan_nesting);
+    let depth = gov.nesting + 1;
+    if depth > max {
+        gov.record_now(
+            "quota",
+            Value::map(vec![
+                (kw("quota"), kw("max-plan-nesting")),
+                (kw("max"), Value::Int(max as i64)),
+                (kw("depth"), Value::Int(depth as i64)),
+            ]),
+            "denied",
+        )?;
+        return Err(fail(
+            Reason::Quota,
+            format!("quota max_plan_nesting = {max}: a plan nested {depth} deep is refused"),
+        ));
+    }
+    let analysis = rtfs::analysis::analyze(&source, Some("<plan>")).map_err(|e| {
+        fail(
+            Reason::InvalidInput,
+            format!("the plan does not read: {}", e.message()),
+        )
+    })?;
+    if let Some(p) = analysis.problems.first() {
+        return Err(fail(
+            Reason::InvalidInput,
+            format!(
+                "the plan is invalid: {} at {}:{}",
+                p.message, p.location.line, p.location.column
+            ),
+        ));
+    }
+    // Pure: literal targets only, each an active version declaring no effects.
+    let pure = analysis.dynamic_calls == 0
+        && analysis.call_targets.iter().all(|id| {
+            if let Some(n) = NATIVES.iter().find(|n| n.id == id) {
+                return n.effects.is_empty();
+            }
+            kernel
+                .home
+                .registry
+                .resolve(id)
+                .ok()
+                .and_then(|v| crate::caps::effects_of(&v.manifest).ok())
+                .is_some_and(|e| e.is_empty())
+        });
+    let kind = if pure {
+        ActionKind::ExecutePurePlan
+    } else {
+        ActionKind::ModifyEffectful
+    };
+    let hash = kiln_store::Hash::of(source.as_bytes());
+    let d = decide(
+        &kernel.constitution,
+        kernel.trust,
+        &Action {
+            kind,
+            capability: None,
+            effects: &[],
+            who: Who::Agent,
+        },
+    );
+    let subject = Value::map(vec![
+        (kw("action"), kw(kind.keyword())),
+        (kw("plan-source"), Value::str(&hash.hex())),
+        (kw("verdict"), kw(&d.verdict.to_string())),
+        (kw("reason"), Value::str(&d.reason)),
+    ]);
+    match d.verdict {
+        Verdict::Deny => {
+            gov.record_now("decision", subject, "denied")?;
+            return Err(fail(
+                Reason::Denied,
+                format!("executing the plan is denied: {}", d.reason),
+            ));
+        }
+        Verdict::RequireApproval => {
+            let approved = kiln_store::approvals::approved(&kernel.home.db, "execute-plan", &hash)
+                .map_err(|e| fail(Reason::Failed, e.to_string()))?;
+            if approved.is_none() {
+                gov.record_now("decision", subject, "pending")?;
+                let n = kernel
+                    .file_approval(
+                        gov.plan,
+                        &NewRequest {
+                            action: "execute-plan".into(),
+                            subject: "plan".into(),
+                            hash,
+                            risk: if pure { "medium" } else { "high" }.into(),
+                            reasons: vec![d.reason.clone()],
+                            requester: format!("agent plan/{}", gov.plan.unwrap_or(0)),
+                            expires_at: kernel.now_secs() + 7 * 24 * 3600,
+                        },
+                    )
+                    .map_err(|e| fail(Reason::Failed, e.0))?;
+                let mut f = fail(
+                    Reason::PendingApproval,
+                    format!(
+                        "executing the plan needs a human's approval: run `kiln approvals approve {n}`"
+                    ),
+                );
+                f.extra.push(("approval", Value::Int(n)));
+                return Err(f);
+            }
+            gov.record_now("decision", subject, "ok")?;
+        }
+        Verdict::Allow => gov.record_now("decision", subject, "ok")?,
+    }
+    // The nested run: its own plan.start, the same budget, one level deeper.
+    gov.flush().map_err(|e| fail(Reason::Failed, e.0))?;
+    let start = kernel
+        .append_in_plan(
+            gov.plan,
+            vec![kiln_store::Record::ok(
+                "plan.start",
+                Value::map(vec![
+                    (kw("source-hash"), Value::str(&hash.hex())),
+                    (
+                        kw("parent-plan"),
+                        gov.plan.map_or(Value::Nil, |p| Value::Int(p as i64)),
+                    ),
+                    (kw("depth"), Value::Int(depth as i64)),
+                ]),
+            )],
+        )
+        .map_err(|e| fail(Reason::Failed, e.0))?;
+    let id = start.first().map_or(0, |e| e.seq);
+    let child = gov.child(id);
+    let q = &kernel.constitution.quotas;
+    let mut it = rtfs::Interpreter::new(rtfs::Limits {
+        steps: q.plan_steps,
+        ..rtfs::Limits::default()
+    });
+    let mut host = crate::plan::PlanHost {
+        gov: child.clone(),
+        plan_ms: q.plan_ms,
+    };
+    let name = format!("<plan {id}>");
+    let result = it
+        .compile(&source, Some(&name))
+        .and_then(|p| it.run(&p, &mut host));
+    child.flush().map_err(|e| fail(Reason::Failed, e.0))?;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    kernel
+        .append_in_plan(
+            Some(id),
+            vec![kiln_store::Record {
+                outcome: outcome.into(),
+                ..kiln_store::Record::ok(
+                    "plan.end",
+                    Value::map(vec![(kw("plan"), Value::Int(id as i64))]),
+                )
+            }],
+        )
+        .map_err(|e| fail(Reason::Failed, e.0))?;
+    result.map_err(|e| {
+        // The nested plan's own refusal (quota, approval) keeps its reason for the caller.
+        let reason = match e.data().get_key("reason") {
+            Some(Value::Keyword(k)) if k.as_str() == "quota" => Reason::Quota,
+            Some(Value::Keyword(k)) if k.as_str() == "pending-approval" => Reason::PendingApproval,
+            Some(Value::Keyword(k)) if k.as_str() == "denied" => Reason::Denied,
+            _ => Reason::Failed,
+        };
+        let mut f = fail(reason, format!("the nested plan failed: {}", e.message()));
+        if let Some(n) = e.data().get_key("approval") {
+            f.extra.push(("approval", n.clone()));
+        }
+        f.cause = Some(e);
+        f
+    })
 }

@@ -42,9 +42,9 @@ pub struct PlanRun {
     pub fuel: u64,
 }
 
-struct PlanHost {
-    gov: Arc<Governed>,
-    plan_ms: u64,
+pub(crate) struct PlanHost {
+    pub(crate) gov: Arc<Governed>,
+    pub(crate) plan_ms: u64,
 }
 
 impl Host for PlanHost {
