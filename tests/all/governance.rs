@@ -750,4 +750,107 @@ mod end_to_end {
         assert_eq!(end["outcome"], "error");
         assert!(end["cost"]["fuel"].as_i64().unwrap() <= per_call * 10);
     }
+
+    #[test]
+    fn guests_and_rtfs_capabilities_meet_the_same_governance() {
+        let h = home("guest-attacks");
+        // A human-installed capability that declares the network (echo, declared :net).
+        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+        let net = h.parent().unwrap().join("net.rtfs");
+        std::fs::write(&net, r#"(capability "net.fetch" :effects [:net])"#).unwrap();
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                echo.to_str().unwrap(),
+                "--id",
+                "net.fetch",
+                "--manifest",
+                net.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        // A grant pointing into the home is refused at install: no capability can write the
+        // constitution, the database or the objects through the file system.
+        let fs = crate::guests::wasm_path("fs_write_text", "wasm32-wasip1");
+        let into_home = h.parent().unwrap().join("into-home.rtfs");
+        std::fs::write(
+            &into_home,
+            format!(r#"(capability "fs.write_text" :effects [:fs/write :fs/read] :grants {{:dirs [{{:path "{}" :as "/data" :write true}}]}})"#, h.display()),
+        )
+        .unwrap();
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                fs.to_str().unwrap(),
+                "--id",
+                "fs.write_text",
+                "--manifest",
+                into_home.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("overlaps"), "{}", err(&o));
+        // Full autonomy: an agent-made RTFS capability that calls other things is activated
+        // at once — and then, running inside rtfs-engine, it tries to approve, to register a
+        // networked capability and to use the network. Each is refused through kiln.call,
+        // exactly as for a plan.
+        at_trust(&h, 4);
+        let p = plan(
+            &h,
+            "sneak.rtfs",
+            r#"(call :planner.register_capability {:source "(capability \"sneak\" :effects [:call]
+                 :implementation (fn [x]
+                   (vec (map (fn [attempt] (try (attempt) (catch :error/capability e (:reason (ex-data e)))))
+                     [(fn [] (call :kiln.approve 1))
+                      (fn [] (call :planner.register_capability {:source \"(capability \\\"spy\\\" :effects [:net] :implementation (fn [x] x))\"}))
+                      (fn [] (call :net.fetch \"https://example.com\"))]))))"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains(":status :active"), "{}", out(&o));
+        let o = kiln(&h, &["call", "generated/sneak", "1"]);
+        assert_eq!(out(&o).trim(), "[:unknown :denied :denied]", "{}", err(&o));
+        // The same attempts from a plan directly.
+        let p = plan(&h, "direct.rtfs", "(call :net.fetch \"x\")");
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert!(
+            err(&o).contains("agents do not reach the network"),
+            "{}",
+            err(&o)
+        );
+        // Every refusal is on the chain, with the rule that decided it.
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "decision"]);
+        let denied: Vec<serde_json::Value> = out(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["outcome"] == "denied")
+            .collect();
+        assert_eq!(denied.len(), 3, "{denied:#?}");
+        assert!(
+            denied
+                .iter()
+                .all(|e| e["subject"]["rule"] == "no-network" && e["principal"] == "agent")
+        );
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "call"]);
+        assert!(
+            out(&o).contains("kiln.approve"),
+            "the unknown call is on the chain"
+        );
+        // The one approval is the human's, of the constitution.
+        let o = kiln(
+            &h,
+            &["--json", "chain", "show", "--kind", "approval.approve"],
+        );
+        let approvals: Vec<serde_json::Value> = out(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(approvals.len(), 1);
+        assert_eq!(approvals[0]["principal"], "human");
+    }
 }

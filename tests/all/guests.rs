@@ -163,6 +163,7 @@ impl Dispatcher for Registry {
             "text.words" => call.run(&self.words, &arg, limits()),
             _ => Err(SandboxError::Dispatch {
                 id: id.into(),
+                reason: "unknown".into(),
                 message: "unknown capability".into(),
             }),
         }
@@ -224,12 +225,13 @@ fn rtfs_engine_runs_capability_programs_in_the_sandbox() {
         Err(SandboxError::Guest { kind, .. }) => assert_eq!(kind, "error/limit"),
         other => panic!("{other:?}"),
     }
-    // An unknown capability comes back as a catchable RTFS error.
+    // An unknown capability comes back as a catchable RTFS error with its reason.
     let unknown = r#"(capability "u" :implementation
                        (fn [x] (try (call "no.such" 1) (catch :error/capability e (:reason (ex-data e))))))"#;
     assert_eq!(
         engine_call(unknown, "nil", "").unwrap(),
-        Value::keyword("failed")
+        Value::keyword("unknown"),
+        "the dispatcher's reason reaches the program"
     );
 }
 

@@ -20,7 +20,13 @@ impl Host for GuestHost {
             many => Value::vector(many.to_vec()),
         };
         kiln_guest::call(req.id, &arg).map_err(|e| {
-            let mut f = CallFailure::new(Reason::Failed, e.message.clone());
+            // The host's reason (denied, pending-approval, quota, unknown …) reaches the
+            // program as it would a plan on the host.
+            let reason = match e.data.get_key("reason") {
+                Some(Value::Keyword(k)) => reason_of(k.as_str()),
+                _ => Reason::Failed,
+            };
+            let mut f = CallFailure::new(reason, e.message.clone());
             f.cause = Some(rtfs::Error::custom(
                 rtfs::value::Name::new(&e.kind),
                 e.message,
@@ -33,6 +39,23 @@ impl Host for GuestHost {
     fn capability(&mut self, d: &Value) {
         self.descriptors.push(d.clone());
     }
+}
+
+fn reason_of(k: &str) -> Reason {
+    [
+        Reason::Unavailable,
+        Reason::Unknown,
+        Reason::Denied,
+        Reason::PendingApproval,
+        Reason::Quota,
+        Reason::InvalidInput,
+        Reason::InvalidOutput,
+        Reason::Failed,
+        Reason::Limit,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == k)
+    .unwrap_or(Reason::Failed)
 }
 
 fn to_error(e: rtfs::Error) -> Error {

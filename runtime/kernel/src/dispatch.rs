@@ -223,6 +223,7 @@ impl Governed {
             (kw("capability"), Value::str(id)),
             (kw("verdict"), kw(&d.verdict.to_string())),
             (kw("reason"), Value::str(&d.reason)),
+            (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
             (
                 kw("effects"),
                 Value::vector(effects.iter().map(|e| kw(e.as_str())).collect()),
@@ -441,6 +442,7 @@ impl kiln_sandbox::Dispatcher for GovernedRef {
             .call(Some(call), id, &arg)
             .map_err(|f| SandboxError::Dispatch {
                 id: id.into(),
+                reason: f.reason.as_str().into(),
                 message: f.message,
             })
     }

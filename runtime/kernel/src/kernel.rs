@@ -218,19 +218,14 @@ impl Kernel {
         self.append_in_plan(None, records)
     }
 
-    /// Appends entries that happen inside plan run `plan` (an agent's actions: the entries
-    /// name the plan and the principal `:agent` with agent id `plan/RUN`).
+    /// Appends entries of an agent's actions: inside plan run `plan` (agent id `plan/RUN`),
+    /// or, outside any plan, by the code a capability runs (agent id `capability`).
     pub fn append_in_plan(
         &self,
         plan: Option<u64>,
         records: Vec<Record>,
     ) -> Result<Vec<kiln_store::Entry>, Failure> {
-        let session = self.session_start()?;
-        let mut caller = self.caller(Some(plan.unwrap_or(session)));
-        if let Some(p) = plan {
-            caller.context.plan = Some(p as i64);
-            caller.context.principal = kiln_store::Principal::Agent(format!("plan/{p}"));
-        }
+        let caller = self.agent_caller(plan)?;
         Ok(self
             .home
             .append(&self.authority.authorize(caller, Append), records)?)
@@ -302,10 +297,11 @@ impl Kernel {
     fn agent_caller(&self, plan: Option<u64>) -> Result<Caller, Failure> {
         let session = self.session_start()?;
         let mut caller = self.caller(Some(plan.unwrap_or(session)));
-        if let Some(p) = plan {
-            caller.context.plan = Some(p as i64);
-            caller.context.principal = kiln_store::Principal::Agent(format!("plan/{p}"));
-        }
+        caller.context.plan = plan.map(|p| p as i64);
+        caller.context.principal = kiln_store::Principal::Agent(match plan {
+            Some(p) => format!("plan/{p}"),
+            None => "capability".into(),
+        });
         Ok(caller)
     }
 

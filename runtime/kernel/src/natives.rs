@@ -174,6 +174,7 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
         (kw("version"), Value::str(&registered.hex())),
         (kw("verdict"), kw(&d.verdict.to_string())),
         (kw("reason"), Value::str(&d.reason)),
+        (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
     ]);
     let status = |s: &str, extra: Vec<(Value, Value)>| {
         let mut m = vec![

@@ -92,6 +92,9 @@ pub enum SandboxError {
     Dispatch {
         /// The callee.
         id: String,
+        /// The `call` reason the guest sees (LANGUAGE.md §8.2): `unknown`, `denied`,
+        /// `pending-approval`, `quota`, `failed` …
+        reason: String,
         /// Why.
         message: String,
     },

@@ -134,6 +134,7 @@ impl Dispatcher for NoDispatch {
     fn dispatch(&self, _: &mut NestedCall<'_>, id: &str, _: Value) -> Result<Value> {
         Err(SandboxError::Dispatch {
             id: id.into(),
+            reason: "unknown".into(),
             message: "no such capability".into(),
         })
     }
@@ -1079,11 +1080,23 @@ fn host_call(
                 caller.data_mut().logs.extend(logs);
                 match r {
                     Ok(v) => abi::ok_envelope(v),
-                    Err(e) => abi::error_envelope(
-                        "error/capability",
-                        &e.to_string(),
-                        Value::map(vec![(Value::keyword("capability"), Value::str(&id))]),
-                    ),
+                    Err(e) => {
+                        let reason = match &e {
+                            SandboxError::Dispatch { reason, .. } => reason.as_str(),
+                            SandboxError::FuelExhausted { .. }
+                            | SandboxError::Deadline { .. }
+                            | SandboxError::MemoryLimit { .. } => "limit",
+                            _ => "failed",
+                        };
+                        abi::error_envelope(
+                            "error/capability",
+                            &e.to_string(),
+                            Value::map(vec![
+                                (Value::keyword("capability"), Value::str(&id)),
+                                (Value::keyword("reason"), Value::keyword(reason)),
+                            ]),
+                        )
+                    }
                 }
             }
         }
