@@ -853,4 +853,74 @@ mod end_to_end {
         assert_eq!(approvals.len(), 1);
         assert_eq!(approvals[0]["principal"], "human");
     }
+
+    #[test]
+    fn plan_history_lists_shows_and_undoes_runs() {
+        let h = home("plans");
+        at_trust(&h, 3);
+        let first = plan(&h, "first.rtfs", SHOUT);
+        let o = kiln(&h, &["run", first.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let second = plan(
+            &h,
+            "second.rtfs",
+            &SHOUT
+                .replace("\\\"!\\\"", "\\\"!!\\\"")
+                .replace("A!", "A!!"),
+        );
+        let o = kiln(&h, &["run", second.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"hi\""]);
+        assert_eq!(out(&o).trim(), "\"HI!!\"", "{}", err(&o));
+        let o = kiln(&h, &["plans", "list"]);
+        let runs: Vec<i64> = out(&o)
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(runs.len(), 2, "{}", out(&o));
+        assert!(
+            out(&o).contains("second.rtfs") && out(&o).contains("ok"),
+            "{}",
+            out(&o)
+        );
+        let (run2, run1) = (runs[0], runs[1]);
+        let o = kiln(&h, &["plans", "show", &run2.to_string()]);
+        assert!(
+            out(&o).contains("created:   \"generated/shout\""),
+            "{}",
+            out(&o)
+        );
+        assert!(
+            out(&o).contains("moved:     \"generated/shout\""),
+            "{}",
+            out(&o)
+        );
+        assert!(out(&o).contains("result:    {"), "{}", out(&o));
+        // Undo the second run: the first version is active again, as a recorded move.
+        let o = kiln(&h, &["plans", "undo", &run2.to_string()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"hi\""]);
+        assert_eq!(out(&o).trim(), "\"HI!\"", "{}", err(&o));
+        // Undo the first: it made the first activation, so the capability is deactivated.
+        let o = kiln(&h, &["plans", "undo", &run1.to_string()]);
+        assert!(out(&o).contains("deactivated"), "{}", out(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"hi\""]);
+        assert!(err(&o).contains("no active version"), "{}", err(&o));
+        // History is intact: both versions, every move.
+        let o = kiln(&h, &["cap", "history", "generated/shout"]);
+        assert!(
+            out(&o).contains("  v1 ") && out(&o).contains("  v2 "),
+            "{}",
+            out(&o)
+        );
+        assert!(
+            out(&o).contains("undo") && out(&o).contains("deactivate"),
+            "{}",
+            out(&o)
+        );
+        let k = kinds(&h);
+        assert!(k.iter().any(|x| x == "cap.undo") && k.iter().any(|x| x == "cap.deactivate"));
+        assert_eq!(kiln(&h, &["plans", "undo", "999"]).status.code(), Some(1));
+        assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+    }
 }

@@ -278,7 +278,8 @@ fn bench_first_call(root: &std::path::Path) -> Result<(), String> {
 
 /// `bench rtfs`: criterion over the workloads; `bench peers`: kiln beside Rhai with ratios;
 /// `bench sandbox`: B1, B3, B4 (ratios in one run) and B5; `bench store`: chain appends,
-/// verify, rollback and register beside bare SQLite.
+/// verify, rollback and register beside bare SQLite; `bench governance`: a governed call
+/// beside a direct sandbox call.
 fn bench(which: Option<&str>) -> Result<(), String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -294,6 +295,10 @@ fn bench(which: Option<&str>) -> Result<(), String> {
     }
     if matches!(which, None | Some("store")) {
         run(cargo().args(["bench", "-p", "kiln-store", "--bench", "store"]))?;
+    }
+    if matches!(which, None | Some("governance")) {
+        build_guests()?;
+        run(cargo().args(["bench", "-p", "kiln", "--bench", "governance"]))?;
     }
     if matches!(which, None | Some("peers")) {
         let peers = root.join("benches/peers/Cargo.toml");

@@ -81,6 +81,12 @@ impl Runtime {
         })
     }
 
+    /// The installed capability `spec` (`ID` or `ID@PREFIX`), loaded into the sandbox, with
+    /// its manifest.
+    pub fn load(&self, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
+        load(self, spec)
+    }
+
     /// The governance kernel.
     pub fn kernel(&self) -> &Kernel {
         &self.kernel

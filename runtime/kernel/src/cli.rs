@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ConstitutionAction,
     },
+    /// Plan history: list, show, undo.
+    Plans {
+        /// What to do.
+        #[command(subcommand)]
+        action: PlansAction,
+    },
     /// Approval requests: list, show, approve, reject (the human's alone).
     Approvals {
         /// What to do.
@@ -149,6 +155,23 @@ pub enum ConstitutionAction {
     Propose {
         /// The new constitution (an RTFS data file).
         file: PathBuf,
+    },
+}
+
+/// `kiln plans …`.
+#[derive(Debug, Subcommand)]
+pub enum PlansAction {
+    /// Runs, newest first.
+    List,
+    /// One run: source, outcome, the versions it created or activated.
+    Show {
+        /// The run id.
+        run: i64,
+    },
+    /// Revert the run's registry moves as new recorded moves.
+    Undo {
+        /// The run id.
+        run: i64,
     },
 }
 
@@ -290,6 +313,20 @@ pub fn run(cli: Cli) -> ExitCode {
                     "{}",
                     k.propose_constitution_as_human(&text, &file.display().to_string())?
                 );
+                Ok(OK)
+            }),
+        },
+        Command::Plans { action } => match action {
+            PlansAction::List => with_home(&home_dir(&cli.home), |h| {
+                print_lines(crate::records::plans_list(h)?)
+            }),
+            PlansAction::Show { run } => with_home(&home_dir(&cli.home), |h| {
+                print_lines(crate::records::plans_show(h, run)?)
+            }),
+            PlansAction::Undo { run } => with_kernel(&home_dir(&cli.home), |k| {
+                for l in crate::records::plans_undo(k, run)? {
+                    println!("{l}");
+                }
                 Ok(OK)
             }),
         },

@@ -66,6 +66,8 @@ struct Pending {
     output: Option<Hash>,
     outcome: &'static str,
     cost: Cost,
+    /// Input and output objects, written (if new) just before the group commits.
+    objects: Vec<(Hash, Vec<u8>)>,
 }
 
 /// The governed dispatcher of one plan run.
@@ -76,6 +78,7 @@ pub struct Governed {
     pub(crate) nesting: u64,
     budget: Arc<Budget>,
     buffer: Mutex<Vec<Pending>>,
+    written: Mutex<std::collections::HashSet<Hash>>,
     /// Durable entries written (decisions of effectful calls, flushes).
     pub durable_commits: AtomicU64,
 }
@@ -101,6 +104,7 @@ impl Governed {
             nesting: 0,
             budget,
             buffer: Mutex::new(Vec::new()),
+            written: Mutex::new(std::collections::HashSet::new()),
             durable_commits: AtomicU64::new(0),
         })
     }
@@ -113,6 +117,7 @@ impl Governed {
             nesting: self.nesting + 1,
             budget: self.budget.clone(),
             buffer: Mutex::new(Vec::new()),
+            written: Mutex::new(std::collections::HashSet::new()),
             durable_commits: AtomicU64::new(0),
         })
     }
@@ -132,20 +137,39 @@ impl Governed {
                 output: p.output,
                 outcome: p.outcome,
                 cost: p.cost,
+                objects: p.objects,
             });
         }
     }
 
     /// Commits the buffered entries in one transaction.
     pub fn flush(&self) -> Result<(), Failure> {
+        self.flush_with(Vec::new())
+    }
+
+    /// Commits the buffered entries and then `more`, in one durable transaction.
+    fn flush_with(&self, more: Vec<Record>) -> Result<(), Failure> {
         let pending: Vec<Pending> = match self.buffer.lock() {
             Ok(mut b) => std::mem::take(&mut *b),
             Err(_) => return Err(Failure("the chain buffer is poisoned".into())),
         };
-        if pending.is_empty() {
+        if pending.is_empty() && more.is_empty() {
             return Ok(());
         }
-        let records = pending
+        // Objects before the rows that name them; each distinct one written once per run.
+        let home = &self.rt.kernel().home;
+        {
+            let mut known = self
+                .written
+                .lock()
+                .map_err(|_| Failure("the object set is poisoned".into()))?;
+            for (h, bytes) in pending.iter().flat_map(|p| p.objects.iter()) {
+                if known.insert(*h) && !home.objects.has(h) {
+                    home.objects.put(bytes)?;
+                }
+            }
+        }
+        let mut records: Vec<Record> = pending
             .into_iter()
             .map(|p| Record {
                 kind: p.kind.into(),
@@ -157,6 +181,7 @@ impl Governed {
                 cost: p.cost,
             })
             .collect();
+        records.extend(more);
         self.rt.kernel().append_in_plan(self.plan, records)?;
         self.durable_commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -235,28 +260,16 @@ impl Governed {
             Verdict::Deny => "denied",
         };
         if effectful || d.verdict != Verdict::Allow {
-            // Durable before the effect (and every refusal is on the chain for certain).
-            self.flush().map_err(|e| fail(Reason::Failed, e.0))?;
-            kernel
-                .append_in_plan(
-                    self.plan,
-                    vec![Record {
-                        outcome: outcome.into(),
-                        ..Record::ok("decision", subject)
-                    }],
-                )
-                .map_err(|e| fail(Reason::Failed, e.0))?;
-            self.durable_commits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.buffer(
-                "decision",
-                &subject,
-                PendingParts {
-                    outcome,
-                    ..PendingParts::default()
-                },
-            );
+            // Durable before the effect (and every refusal is on the chain for certain), in
+            // one commit with whatever was buffered.
+            self.flush_with(vec![Record {
+                outcome: outcome.into(),
+                ..Record::ok("decision", subject.clone())
+            }])
+            .map_err(|e| fail(Reason::Failed, e.0))?;
         }
+        // An allowed pure call gets one entry, after it ran, holding the decision too.
+        let decision = subject;
         match d.verdict {
             Verdict::Allow => {}
             Verdict::Deny => {
@@ -319,10 +332,18 @@ impl Governed {
             ms: started.elapsed().as_millis() as u64,
             ..Cost::default()
         };
-        let input = kernel.home.record_value(arg).ok();
+        let mut objects = Vec::new();
+        let mut object = |v: &Value| {
+            kiln_store::Home::value_object(v).ok().map(|bytes| {
+                let h = Hash::of(&bytes);
+                objects.push((h, bytes));
+                h
+            })
+        };
+        let input = object(arg);
         let (outcome, output, ret) = match result {
             Ok(v) => match crate::caps::schema_check(&manifest, "output-schema", &v, "output") {
-                Ok(()) => ("ok", kernel.home.record_value(&v).ok(), Ok(v)),
+                Ok(()) => ("ok", object(&v), Ok(v)),
                 Err(e) => ("error", None, Err(fail(Reason::InvalidOutput, e.0))),
             },
             Err(e) => {
@@ -335,7 +356,11 @@ impl Governed {
                 ("error", None, Err(fail(reason, format!("{id}: {e}"))))
             }
         };
-        let subject = Value::map(vec![(kw("capability"), Value::str(id))]);
+        let subject = if effectful {
+            Value::map(vec![(kw("capability"), Value::str(id))])
+        } else {
+            decision
+        };
         self.buffer(
             "call",
             &subject,
@@ -344,11 +369,11 @@ impl Governed {
                 output,
                 outcome,
                 cost,
+                objects,
             },
         );
-        if effectful {
-            self.flush().map_err(|e| fail(Reason::Failed, e.0))?;
-        }
+        // The outcome is buffered too: it commits with the next durable entry or the run's
+        // end; the decision that authorised the effect is already durable.
         ret
     }
 
@@ -359,20 +384,11 @@ impl Governed {
         subject: Value,
         outcome: &str,
     ) -> Result<(), CallFailure> {
-        let failed = |e: Failure| CallFailure::new(Reason::Failed, e.0);
-        self.flush().map_err(failed)?;
-        self.rt
-            .kernel()
-            .append_in_plan(
-                self.plan,
-                vec![Record {
-                    outcome: outcome.into(),
-                    ..Record::ok(kind, subject)
-                }],
-            )
-            .map_err(failed)?;
-        self.durable_commits.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.flush_with(vec![Record {
+            outcome: outcome.into(),
+            ..Record::ok(kind, subject)
+        }])
+        .map_err(|e| CallFailure::new(Reason::Failed, e.0))
     }
 
     /// Runs a plan's `call` (the arguments as one input: none → nil, one → itself, more → a
@@ -394,6 +410,7 @@ pub(crate) struct PendingParts {
     pub output: Option<Hash>,
     pub outcome: &'static str,
     pub cost: Cost,
+    pub objects: Vec<(Hash, Vec<u8>)>,
 }
 
 /// The input a version's module gets: `arg` itself, or for an `:rtfs` version the engine's

@@ -231,6 +231,72 @@ impl Kernel {
             .append(&self.authority.authorize(caller, Append), records)?)
     }
 
+    /// Starts a plan run: its source stored, its `plan.start` entry and history row written
+    /// together. A nested run (`parent`) is an agent's. Returns the run id.
+    pub fn start_plan(
+        &self,
+        parent: Option<u64>,
+        name: &str,
+        source: &str,
+        subject: Value,
+    ) -> Result<u64, Failure> {
+        let hash = kiln_store::ObjectStore::put(self.home.objects.as_ref(), source.as_bytes())?;
+        let caller = match parent {
+            Some(_) => self.agent_caller(parent)?,
+            None => {
+                let session = self.session_start()?;
+                self.caller(Some(session))
+            }
+        };
+        let e = kiln_store::plans::start(
+            &self.home.db,
+            &self.authority.authorize(caller, Append),
+            Record::ok("plan.start", subject),
+            hash,
+            name,
+            parent.map(|p| p as i64),
+        )?;
+        Ok(e.seq)
+    }
+
+    /// Ends plan run `run` with its `plan.end` record (entries inside it are the agent's).
+    pub fn end_plan(&self, run: u64, nested: bool, record: Record) -> Result<(), Failure> {
+        let caller = if nested {
+            self.agent_caller(Some(run))?
+        } else {
+            let session = self.session_start()?;
+            self.caller(Some(session))
+        };
+        kiln_store::plans::end(
+            &self.home.db,
+            &self.authority.authorize(caller, Append),
+            run as i64,
+            Vec::new(),
+            record,
+        )?;
+        Ok(())
+    }
+
+    /// `kiln plans undo RUN`: reverts that run's registry moves as new recorded moves.
+    pub fn undo_plan_as_human(&self, run: i64) -> Result<Vec<String>, GovError> {
+        if kiln_store::plans::get(&self.home.db, run)?.is_none() {
+            return Err(Failure(format!(
+                "there is no plan run {run} (see `kiln plans list`)"
+            ))
+            .into());
+        }
+        let decision = self.decide(&Action {
+            kind: ActionKind::ModifyEffectful,
+            capability: None,
+            effects: &[],
+            who: Who::Human,
+        })?;
+        let auth = self
+            .authority
+            .authorize(self.caller(Some(decision)), Activate);
+        Ok(self.home.registry.undo_plan(&auth, run)?)
+    }
+
     /// Decides `action` and records the decision durably; returns the decision entry's seq,
     /// or the refusal (also recorded).
     pub fn decide(&self, action: &Action<'_>) -> Result<u64, GovError> {

@@ -415,23 +415,21 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
     }
     // The nested run: its own plan.start, the same budget, one level deeper.
     gov.flush().map_err(|e| fail(Reason::Failed, e.0))?;
-    let start = kernel
-        .append_in_plan(
+    let id = kernel
+        .start_plan(
             gov.plan,
-            vec![kiln_store::Record::ok(
-                "plan.start",
-                Value::map(vec![
-                    (kw("source-hash"), Value::str(&hash.hex())),
-                    (
-                        kw("parent-plan"),
-                        gov.plan.map_or(Value::Nil, |p| Value::Int(p as i64)),
-                    ),
-                    (kw("depth"), Value::Int(depth as i64)),
-                ]),
-            )],
+            "<planner.execute_plan>",
+            &source,
+            Value::map(vec![
+                (kw("source-hash"), Value::str(&hash.hex())),
+                (
+                    kw("parent-plan"),
+                    gov.plan.map_or(Value::Nil, |p| Value::Int(p as i64)),
+                ),
+                (kw("depth"), Value::Int(depth as i64)),
+            ]),
         )
         .map_err(|e| fail(Reason::Failed, e.0))?;
-    let id = start.first().map_or(0, |e| e.seq);
     let child = gov.child(id);
     let q = &kernel.constitution.quotas;
     let mut it = rtfs::Interpreter::new(rtfs::Limits {
@@ -449,15 +447,16 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
     child.flush().map_err(|e| fail(Reason::Failed, e.0))?;
     let outcome = if result.is_ok() { "ok" } else { "error" };
     kernel
-        .append_in_plan(
-            Some(id),
-            vec![kiln_store::Record {
+        .end_plan(
+            id,
+            true,
+            kiln_store::Record {
                 outcome: outcome.into(),
                 ..kiln_store::Record::ok(
                     "plan.end",
                     Value::map(vec![(kw("plan"), Value::Int(id as i64))]),
                 )
-            }],
+            },
         )
         .map_err(|e| fail(Reason::Failed, e.0))?;
     result.map_err(|e| {

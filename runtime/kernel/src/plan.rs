@@ -81,8 +81,10 @@ fn blocked(e: &rtfs::Error) -> bool {
 pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Failure> {
     let kernel = rt.kernel();
     let q = kernel.constitution.quotas.clone();
-    let start = kernel.append_records(vec![Record::ok(
-        "plan.start",
+    let id = kernel.start_plan(
+        None,
+        &name,
+        &source,
         Value::map(vec![
             (Value::keyword("source"), Value::str(&name)),
             (
@@ -90,8 +92,7 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
                 Value::str(&Hash::of(source.as_bytes()).hex()),
             ),
         ]),
-    )])?;
-    let id = start.first().map_or(0, |e| e.seq);
+    )?;
     let budget = Arc::new(Budget::new(
         q.plan_wasm_fuel,
         Duration::from_millis(q.plan_ms),
@@ -157,17 +158,21 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
     if let PlanEnd::Error { kind, .. } = &end {
         subject.push((Value::keyword("error"), Value::keyword(kind)));
     }
-    kernel.append_records(vec![Record {
-        output,
-        outcome: outcome.into(),
-        cost: Cost {
-            steps,
-            fuel,
-            ms: started.elapsed().as_millis() as u64,
-            llm: 0,
+    kernel.end_plan(
+        id,
+        false,
+        Record {
+            output,
+            outcome: outcome.into(),
+            cost: Cost {
+                steps,
+                fuel,
+                ms: started.elapsed().as_millis() as u64,
+                llm: 0,
+            },
+            ..Record::ok("plan.end", Value::map(subject))
         },
-        ..Record::ok("plan.end", Value::map(subject))
-    }])?;
+    )?;
     Ok(PlanRun {
         id,
         end,

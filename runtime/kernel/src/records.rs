@@ -407,3 +407,89 @@ pub fn gc(kernel: &Kernel, grace: Duration) -> Result<String, GovError> {
         r.removed, r.bytes, r.litter, r.kept, r.entry
     ))
 }
+
+/// `kiln plans list`: runs, newest first.
+pub fn plans_list(home: &Home) -> Result<Vec<String>, Failure> {
+    let rows = kiln_store::plans::list(&home.db, 100)?;
+    if rows.is_empty() {
+        return Ok(vec!["no plan runs yet".into()]);
+    }
+    Ok(rows
+        .iter()
+        .map(|p| {
+            format!(
+                "{:>6}  {}  {:<8} {}{}  [{}]",
+                p.run,
+                when(p.started_at * 1000),
+                p.outcome.as_deref().unwrap_or("running"),
+                p.name,
+                p.parent.map_or(String::new(), |r| format!(" (in run {r})")),
+                p.principal
+            )
+        })
+        .collect())
+}
+
+/// `kiln plans show RUN`: the run, the versions it created or activated, its entries.
+pub fn plans_show(home: &Home, run: i64) -> Result<Vec<String>, Failure> {
+    let p = kiln_store::plans::get(&home.db, run)?.ok_or_else(|| {
+        Failure(format!(
+            "there is no plan run {run} (see `kiln plans list`)"
+        ))
+    })?;
+    let mut out = vec![
+        format!("run:       {}", p.run),
+        format!("source:    {} ({})", p.name, p.source),
+        format!("principal: {}", p.principal),
+        format!("started:   {}", when(p.started_at * 1000)),
+        format!(
+            "ended:     {}",
+            p.ended_at.map_or("not yet".to_string(), |t| when(t * 1000))
+        ),
+        format!("outcome:   {}", p.outcome.as_deref().unwrap_or("running")),
+        format!(
+            "chain:     {}…{}",
+            p.run,
+            p.chain_last.map_or("".to_string(), |c| c.to_string())
+        ),
+    ];
+    if let Some(r) = p.result {
+        let value = kiln_store::ObjectStore::get(home.objects.as_ref(), &r)
+            .ok()
+            .and_then(|b| rtfs::encoding::decode(&b, Default::default()).ok());
+        if let Some(v) = value {
+            out.push(format!("result:    {}", rtfs::print::print(&v)));
+        }
+    }
+    let entries = home.entries(&Filter {
+        plan: Some(run),
+        ..Filter::default()
+    })?;
+    for e in &entries {
+        let s = &e.record.subject;
+        let field = |k: &str| s.get_key(k).map(rtfs::print::print).unwrap_or_default();
+        match e.record.kind.as_str() {
+            "cap.register" => out.push(format!("created:   {} {}", field("id"), field("version"))),
+            "cap.activate" | "cap.rollback" => out.push(format!(
+                "moved:     {} {} → {}",
+                field("id"),
+                field("from"),
+                field("to")
+            )),
+            _ => {}
+        }
+    }
+    out.push(format!("entries:   {} in this run", entries.len()));
+    Ok(out)
+}
+
+/// `kiln plans undo RUN`.
+pub fn plans_undo(kernel: &Kernel, run: i64) -> Result<Vec<String>, GovError> {
+    let lines = kernel.undo_plan_as_human(run)?;
+    if lines.is_empty() {
+        return Ok(vec![format!(
+            "run {run} moved no active version: nothing to undo"
+        )]);
+    }
+    Ok(lines)
+}

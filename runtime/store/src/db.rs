@@ -15,7 +15,7 @@ use crate::error::{Result, StoreError};
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 /// The schema version this kiln writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS versions (
@@ -92,6 +92,22 @@ CREATE TABLE IF NOT EXISTS constitutions (
 );
 ";
 
+/// Version 4: plan history (a run's id is the seq of its `plan.start` entry).
+const SCHEMA_V4: &str = "
+CREATE TABLE IF NOT EXISTS plans (
+    run         INTEGER PRIMARY KEY,
+    parent      INTEGER,
+    source      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    outcome     TEXT,
+    result      TEXT,
+    chain_last  INTEGER
+);
+";
+
 /// The open database.
 pub struct Db {
     path: PathBuf,
@@ -143,7 +159,10 @@ impl Db {
             if version < 2 {
                 tx.execute_batch(SCHEMA_V2)?;
             }
-            tx.execute_batch(SCHEMA_V3)?;
+            if version < 3 {
+                tx.execute_batch(SCHEMA_V3)?;
+            }
+            tx.execute_batch(SCHEMA_V4)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }

@@ -135,10 +135,17 @@ impl Home {
     /// Stores a value as an object for the chain (an input or output). Values over
     /// [`MAX_RECORDED_VALUE`] are stored as `{:truncated true :bytes N :sha256 H}`.
     pub fn record_value(&self, v: &Value) -> Result<Hash> {
+        let bytes = Home::value_object(v)?;
+        self.objects.put(&bytes)
+    }
+
+    /// The bytes [`Home::record_value`] would store for `v` (for writers that store them
+    /// later, in a group).
+    pub fn value_object(v: &Value) -> Result<Vec<u8>> {
         let bytes = rtfs::encoding::encode(v)
             .map_err(|e| StoreError::Invalid(format!("not a data value: {e}")))?;
         if bytes.len() <= MAX_RECORDED_VALUE {
-            return self.objects.put(&bytes);
+            return Ok(bytes);
         }
         let summary = Value::map(vec![
             (Value::keyword("truncated"), Value::Bool(true)),
@@ -148,9 +155,7 @@ impl Home {
                 Value::str(&Hash::of(&bytes).hex()),
             ),
         ]);
-        let bytes =
-            rtfs::encoding::encode(&summary).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.objects.put(&bytes)
+        rtfs::encoding::encode(&summary).map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
     /// `kiln verify`: every object re-hashed, every version's manifest present, decodable,

@@ -15,6 +15,7 @@ pub mod hash;
 pub mod home;
 pub mod merkle;
 pub mod objects;
+pub mod plans;
 pub mod registry;
 
 pub use authority::{Activate, Append, Authority, Authorized, Collect, Decide, Register, Request};

@@ -449,6 +449,73 @@ impl SqliteRegistry {
         self.move_to(tx, caller, id, hash, "activate", back)
     }
 
+    /// Reverts the active-pointer moves plan run `plan` made, newest first, as new recorded
+    /// moves (`cap.undo`, or `cap.deactivate` where the run made the first activation). A
+    /// pointer that has moved since is left alone and reported. Returns one line per move.
+    pub fn undo_plan(&self, auth: &Authorized<Activate>, plan: i64) -> Result<Vec<String>> {
+        let caller = auth.caller();
+        self.db.write(caller.deadline, |tx| {
+            let moves: Vec<(String, String, Option<String>)> = {
+                let mut st = tx.prepare(
+                    "SELECT m.id, m.hash, m.prior FROM moves m JOIN chain c ON c.seq = m.chain \
+                     WHERE c.plan = ?1 AND m.kind != 'deactivate' ORDER BY m.n DESC",
+                )?;
+                st.query_map([plan], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            let mut out = Vec::new();
+            for (id, to, prior) in moves {
+                let to = parse_hash(&to, "move")?;
+                let active = active_in(tx, &id)?;
+                if active != Some(to) {
+                    out.push(format!(
+                        "{id}: left alone (it moved after run {plan}; now {})",
+                        active.map_or("inactive".into(), |h| h.hex()[..12].to_string())
+                    ));
+                    continue;
+                }
+                match prior {
+                    Some(p) => {
+                        let p = parse_hash(&p, "move")?;
+                        let back = Self::push_point(tx, &id)?;
+                        let m = self.move_to(tx, caller, &id, p, "undo", back)?;
+                        out.push(format!(
+                            "{id}: {} → {} (chain entry {})",
+                            &to.hex()[..12],
+                            &p.hex()[..12],
+                            m.entry
+                        ));
+                    }
+                    None => {
+                        let e = chain::append_one(
+                            tx,
+                            &caller.context,
+                            Record::ok(
+                                "cap.deactivate",
+                                subject(vec![
+                                    ("id", Value::str(&id)),
+                                    ("from", hash_value(Some(to))),
+                                    ("undo-plan", Value::Int(plan)),
+                                ]),
+                            ),
+                        )?;
+                        tx.execute("DELETE FROM active WHERE id = ?1", [&id])?;
+                        tx.execute(
+                            "INSERT INTO moves (id, hash, prior, back, kind, chain) VALUES (?1, ?2, ?2, NULL, 'deactivate', ?3)",
+                            params![id, to.hex(), e.seq as i64],
+                        )?;
+                        out.push(format!(
+                            "{id}: {} deactivated (it had no active version before run {plan}; chain entry {})",
+                            &to.hex()[..12],
+                            e.seq
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The move a new activation pushes onto: the current one, if it is still current.
     fn push_point(tx: &Transaction<'_>, id: &str) -> Result<Option<i64>> {
         let active = active_in(tx, id)?;

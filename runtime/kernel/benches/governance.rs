@@ -1,0 +1,115 @@
+//! Governance overhead (`cargo xtask bench governance`), beside a baseline measured in the
+//! same run on the same sandbox worker:
+//!
+//! - a governed pure call (resolve, decide, execute, record input/output/cost; the chain
+//!   entries group-committed at the end of each batch of 1 000 calls, as at a plan's end) ÷ a
+//!   direct sandbox call of the same trivial capability (the `echo` guest). Target ≤ 1.3×;
+//! - a governed effectful call (its decision committed durably before it runs), in µs, beside
+//!   the same sandbox call plus one durable chain append measured on their own.
+//!
+//! Needs the guests: `cargo xtask build-guests`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiln::caps::Runtime;
+use kiln::dispatch::{Budget, Governed};
+use kiln_sandbox::{Limits, NoDispatch};
+use rtfs::Value;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let echo = root.join("capabilities/target/wasm32-unknown-unknown/release/echo.wasm");
+    if !echo.exists() {
+        eprintln!(
+            "{} is missing: run `cargo xtask build-guests`",
+            echo.display()
+        );
+        std::process::exit(1);
+    }
+    let base = std::env::temp_dir().join(format!("kiln-bench-gov-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let fx = base.join("fx.rtfs");
+    std::fs::write(&fx, r#"(capability "echo.fx" :effects [:clock])"#).unwrap();
+    let rt = Arc::new(Runtime::open(&base.join("home")).expect("home"));
+    kiln::caps::install(&rt, &echo, "echo", None).expect("install echo");
+    kiln::caps::install(&rt, &echo, "echo.fx", Some(&fx)).expect("install echo.fx");
+    let rt2 = rt.clone();
+    let report = rt
+        .sandbox()
+        .run_on_worker(move || {
+            let rt = rt2;
+            let (cap, _) = rt.load("echo").expect("load");
+            let arg = Value::str("a trivial input");
+            let limits = Limits::default();
+            let budget = Arc::new(Budget::new(u64::MAX / 2, Duration::from_secs(3600)));
+            let gov = Governed::new(rt.clone(), Some(1), budget);
+            let batch = 1000;
+            let (mut direct, mut governed) = (Vec::new(), Vec::new());
+            for _ in 0..7 {
+                let t = Instant::now();
+                for _ in 0..batch {
+                    rt.sandbox()
+                        .call(&cap, &arg, limits, Arc::new(NoDispatch))
+                        .expect("direct");
+                }
+                direct.push(t.elapsed() / batch);
+                let t = Instant::now();
+                for _ in 0..batch {
+                    gov.call(None, "echo", &arg).expect("governed");
+                }
+                gov.flush().expect("flush");
+                governed.push(t.elapsed() / batch);
+            }
+            let (d, g) = (median(direct), median(governed));
+            // Effectful: each call's decision is one durable commit before it runs.
+            let (mut fx, mut parts) = (Vec::new(), Vec::new());
+            for _ in 0..200 {
+                let t = Instant::now();
+                gov.call(None, "echo.fx", &arg).expect("effectful");
+                fx.push(t.elapsed());
+                let t = Instant::now();
+                rt.sandbox()
+                    .call(&cap, &arg, limits, Arc::new(NoDispatch))
+                    .expect("direct");
+                rt.kernel()
+                    .append_records(vec![kiln_store::Record::ok("bench", Value::Nil)])
+                    .expect("append");
+                parts.push(t.elapsed());
+            }
+            gov.flush().expect("flush");
+            (d, g, median(fx), median(parts))
+        })
+        .expect("worker");
+    let (d, g, fx, parts) = report;
+    let us = |x: Duration| x.as_secs_f64() * 1e6;
+    println!(
+        "{:<58} {:>10} {:>10} {:>7} {:>7}",
+        "benchmark", "kiln", "baseline", "ratio", "target"
+    );
+    println!(
+        "{:<58} {:>8.1}µs {:>8.1}µs {:>7.2} {:>7}",
+        "governed pure call ÷ direct sandbox call (echo, fresh)",
+        us(g),
+        us(d),
+        g.as_secs_f64() / d.as_secs_f64(),
+        "≤ 1.3"
+    );
+    println!(
+        "{:<58} {:>8.1}µs {:>8.1}µs {:>7.2} {:>7}",
+        "governed effectful call ÷ (sandbox call + 1 durable append)",
+        us(fx),
+        us(parts),
+        fx.as_secs_f64() / parts.as_secs_f64(),
+        "≈ 1"
+    );
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&base);
+}
