@@ -173,6 +173,48 @@ fn demo() -> Result<(), String> {
         r#"{:path "/data/../../etc/passwd"}"#,
     ]);
     kiln(&["--home", &h, "cap", "list"]);
+
+    println!("== Self-programming under governance (trust level 0: approval by default)\n");
+    let engine = root.join("target/demo-engine.rtfs");
+    std::fs::write(&engine, r#"(capability "rtfs.engine" :effects [:call])"#)
+        .map_err(|e| e.to_string())?;
+    kiln(&[
+        "--home",
+        &h,
+        "cap",
+        "install",
+        &wasm("wasm32-unknown-unknown", "rtfs_engine"),
+        "--id",
+        "rtfs.engine",
+        "--manifest",
+        &engine.display().to_string(),
+    ]);
+    let plan = root.join("target/demo-plan.rtfs");
+    std::fs::write(
+        &plan,
+        r#";; An agent's plan: it writes a capability, then uses it.
+(let [made (call :planner.register_capability
+             {:source "(capability \"top-label\"
+                         :input-schema [:vector :map]
+                         :examples [{:input [{:labels [\"a\" \"b\"]} {:labels [\"b\"]}] :output \"b\"}]
+                         :implementation
+                         (fn [issues]
+                           (first (last (sort-by second (frequencies (mapcat :labels issues)))))))"})]
+  [made (call :generated/top-label [{:labels ["bug"]} {:labels ["docs" "bug"]}])])"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let p = plan.display().to_string();
+    kiln(&["--home", &h, "run", &p]);
+    kiln(&["--home", &h, "approvals", "list"]);
+    kiln(&["--home", &h, "approvals", "approve", "1"]);
+    kiln(&["--home", &h, "run", &p]);
+    kiln(&["--home", &h, "plans", "list"]);
+    kiln(&["--home", &h, "constitution", "show"]);
+
+    println!("== The causal chain: every decision, verifiable\n");
+    kiln(&["--home", &h, "chain", "show", "--kind", "decision"]);
+    kiln(&["--home", &h, "chain", "head"]);
+    kiln(&["--home", &h, "verify"]);
     Ok(())
 }
 
