@@ -923,4 +923,194 @@ mod end_to_end {
         assert_eq!(kiln(&h, &["plans", "undo", "999"]).status.code(), Some(1));
         assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
     }
+
+    #[test]
+    fn a_registration_nested_in_execute_plan_is_gated_too() {
+        let h = home("nested-register");
+        // Trust 2: the agent plan itself may run (it is pure at the top), but what it does
+        // inside — registering a capability — still needs approval (level 3).
+        at_trust(&h, 2);
+        let inner = SHOUT.replace('\\', "\\\\").replace('"', "\\\"");
+        let p = plan(
+            &h,
+            "outer.rtfs",
+            &format!("(call :planner.execute_plan {{:plan \"{inner}\"}})"),
+        );
+        // The agent plan registers: it is not pure, so running it waits for approval first.
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 2}");
+        let o = kiln(&h, &["approvals", "show", "2"]);
+        assert!(out(&o).contains("action:    execute-plan"), "{}", out(&o));
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "2"]).status.code(),
+            Some(0)
+        );
+        // Approved to run, the plan's registration is gated on its own.
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 3}");
+        let o = kiln(&h, &["approvals", "show", "3"]);
+        assert!(
+            out(&o).contains("action:    activate generated/shout"),
+            "{}",
+            out(&o)
+        );
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "3"]).status.code(),
+            Some(0)
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains(":status :active"), "{}", out(&o));
+    }
+
+    #[test]
+    fn every_mutating_command_and_native_reaches_the_store_through_the_kernel() {
+        // Each command below changes the home; each must leave the kernel's decision on the
+        // chain followed by the entry of the change it made. (The store API itself cannot be
+        // called without an `Authorized` value: see the compile_fail example in
+        // kiln_store::authority.)
+        let h = home("all-mutations");
+        let words = crate::guests::wasm_path("text_words", "wasm32-unknown-unknown");
+        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+        let dir = h.parent().unwrap().to_path_buf();
+        let constitution = dir.join("c.rtfs");
+        std::fs::write(
+            &constitution,
+            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 3"),
+        )
+        .unwrap();
+        let register = plan(&h, "register.rtfs", SHOUT);
+        let nested = plan(
+            &h,
+            "nested.rtfs",
+            "(call :planner.execute_plan {:plan \"(+ 1 2)\"})",
+        );
+        let steps: Vec<(Vec<String>, Vec<&str>)> = vec![
+            (
+                vec![
+                    "cap".into(),
+                    "install".into(),
+                    words.display().to_string(),
+                    "--id".into(),
+                    "x.words".into(),
+                ],
+                vec!["decision", "cap.register", "cap.activate"],
+            ),
+            (
+                vec![
+                    "cap".into(),
+                    "install".into(),
+                    echo.display().to_string(),
+                    "--id".into(),
+                    "x.words".into(),
+                ],
+                vec!["decision", "cap.register", "cap.activate"],
+            ),
+            (
+                vec!["cap".into(), "rollback".into(), "x.words".into()],
+                vec!["decision", "cap.rollback"],
+            ),
+            (
+                vec!["gc".into(), "--grace".into(), "0".into()],
+                vec!["decision", "gc"],
+            ),
+            (
+                vec![
+                    "constitution".into(),
+                    "propose".into(),
+                    constitution.display().to_string(),
+                ],
+                vec!["decision", "approval.request"],
+            ),
+            (
+                vec!["approvals".into(), "approve".into(), "1".into()],
+                vec!["decision", "approval.approve", "constitution.activate"],
+            ),
+            // As ARCHITECTURE.md's synthesis flow has it: the version is stored (inactive),
+            // then governance decides whether it becomes active.
+            (
+                vec!["run".into(), register.display().to_string()],
+                vec![
+                    "plan.start",
+                    "cap.register",
+                    "decision",
+                    "cap.activate",
+                    "plan.end",
+                ],
+            ),
+            (
+                vec!["run".into(), nested.display().to_string()],
+                vec![
+                    "plan.start",
+                    "decision",
+                    "plan.start",
+                    "plan.end",
+                    "plan.end",
+                ],
+            ),
+            (
+                vec!["plans".into(), "undo".into(), "LAST_REGISTER_RUN".into()],
+                vec!["decision", "cap.deactivate"],
+            ),
+            (
+                vec!["run".into(), register.display().to_string()],
+                vec![
+                    "plan.start",
+                    "cap.register",
+                    "decision",
+                    "cap.activate",
+                    "plan.end",
+                ],
+            ),
+            (
+                vec![
+                    "constitution".into(),
+                    "propose".into(),
+                    constitution.display().to_string(),
+                ],
+                vec!["decision", "approval.request"],
+            ),
+            (
+                vec![
+                    "approvals".into(),
+                    "reject".into(),
+                    "2".into(),
+                    "--reason".into(),
+                    "no".into(),
+                ],
+                vec!["decision", "approval.reject"],
+            ),
+        ];
+        let mut register_run = String::new();
+        for (args, want) in steps {
+            let before = kinds(&h).len();
+            let args: Vec<String> = args
+                .into_iter()
+                .map(|a| {
+                    if a == "LAST_REGISTER_RUN" {
+                        register_run.clone()
+                    } else {
+                        a
+                    }
+                })
+                .collect();
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let o = kiln(&h, &refs);
+            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", err(&o));
+            let all = kinds(&h);
+            let new: Vec<&str> = all[before..]
+                .iter()
+                .map(String::as_str)
+                .filter(|k| *k != "session.start" && *k != "call")
+                .collect();
+            assert_eq!(new, want, "{args:?}");
+            if args[0] == "run" && register_run.is_empty() && args[1].ends_with("register.rtfs") {
+                let o = kiln(&h, &["plans", "list"]);
+                register_run = out(&o).split_whitespace().next().unwrap().to_string();
+            }
+        }
+        assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+    }
 }
