@@ -59,6 +59,9 @@ pub struct Runtime {
     kernel: Kernel,
     sandbox: Sandbox,
     cache: CodeCache,
+    /// Versions loaded in this process, by version hash: the checked module and the manifest
+    /// (encoded). A version is immutable, so this never goes stale.
+    loaded: std::sync::Mutex<std::collections::HashMap<Hash, (Arc<Capability>, Arc<Vec<u8>>)>>,
 }
 
 impl Runtime {
@@ -78,6 +81,7 @@ impl Runtime {
             kernel,
             sandbox,
             cache,
+            loaded: Default::default(),
         })
     }
 
@@ -323,6 +327,25 @@ pub(crate) fn load_for_call(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>
 
 fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
     let version = rt.kernel.home.registry.resolve(spec)?;
+    load_version(rt, &version)
+}
+
+/// The version whose hash is `hash`, from this process's cache.
+pub(crate) fn cached_version(rt: &Runtime, hash: &Hash) -> Option<(Arc<Capability>, Value)> {
+    let (cap, bytes) = rt.loaded.lock().ok()?.get(hash).cloned()?;
+    let manifest = rtfs::encoding::decode(&bytes, Default::default()).ok()?;
+    Some((cap, manifest))
+}
+
+/// Loads a resolved version (its module checked against its effects and grants) and keeps it
+/// for the rest of the process.
+pub(crate) fn load_version(
+    rt: &Runtime,
+    version: &kiln_store::Version,
+) -> Result<(Arc<Capability>, Value), Failure> {
+    if let Some(hit) = cached_version(rt, &version.row.hash) {
+        return Ok(hit);
+    }
     let bytes = rt.kernel.home.objects.get(&version.row.module)?;
     let mut effects = effects_of(&version.manifest)?;
     if version.row.kind == "rtfs" {
@@ -333,7 +356,12 @@ fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
     let (cap, _) = rt
         .sandbox
         .load_cached(&bytes, &effects, &grants, &rt.cache)?;
-    Ok((cap, version.manifest))
+    if let (Ok(encoded), Ok(mut loaded)) =
+        (rtfs::encoding::encode(&version.manifest), rt.loaded.lock())
+    {
+        loaded.insert(version.row.hash, (cap.clone(), Arc::new(encoded)));
+    }
+    Ok((cap, version.manifest.clone()))
 }
 
 /// What `kiln call` produced.

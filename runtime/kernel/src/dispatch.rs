@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln_sandbox::{Effect, Limits, NestedCall, SandboxError};
-use kiln_store::{Cost, Hash, ObjectStore, Record};
+use kiln_store::{Cost, Hash, ObjectStore, Record, Registry};
 use rtfs::Value;
 use rtfs::vm::{CallFailure, CallRequest, Reason};
 
@@ -79,6 +79,8 @@ pub struct Governed {
     budget: Arc<Budget>,
     buffer: Mutex<Vec<Pending>>,
     written: Mutex<std::collections::HashSet<Hash>>,
+    /// Shared with nested runs: `id` → the version this run (tree) uses.
+    resolved: Arc<Mutex<std::collections::HashMap<String, Hash>>>,
     /// Durable entries written (decisions of effectful calls, flushes).
     pub durable_commits: AtomicU64,
 }
@@ -105,6 +107,7 @@ impl Governed {
             budget,
             buffer: Mutex::new(Vec::new()),
             written: Mutex::new(std::collections::HashSet::new()),
+            resolved: Default::default(),
             durable_commits: AtomicU64::new(0),
         })
     }
@@ -118,6 +121,7 @@ impl Governed {
             budget: self.budget.clone(),
             buffer: Mutex::new(Vec::new()),
             written: Mutex::new(std::collections::HashSet::new()),
+            resolved: self.resolved.clone(),
             durable_commits: AtomicU64::new(0),
         })
     }
@@ -139,6 +143,28 @@ impl Governed {
                 cost: p.cost,
                 objects: p.objects,
             });
+        }
+    }
+
+    /// The version of `id` this run uses: resolved once per run (a run sees one consistent
+    /// set of versions; a move takes effect from the next run), loaded once per process.
+    fn load(&self, id: &str) -> Result<(Arc<kiln_sandbox::Capability>, Value), Failure> {
+        let known = self.resolved.lock().ok().and_then(|r| r.get(id).copied());
+        if let Some(hit) = known.and_then(|h| crate::caps::cached_version(&self.rt, &h)) {
+            return Ok(hit);
+        }
+        let version = self.rt.kernel().home.registry.resolve(id)?;
+        let loaded = crate::caps::load_version(&self.rt, &version)?;
+        if let Ok(mut r) = self.resolved.lock() {
+            r.insert(id.to_string(), version.row.hash);
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets which version of `id` this run uses (after the run itself moved it).
+    pub(crate) fn forget(&self, id: &str) {
+        if let Ok(mut r) = self.resolved.lock() {
+            r.remove(id);
         }
     }
 
@@ -209,7 +235,7 @@ impl Governed {
         if let Some(native) = crate::natives::NATIVES.iter().find(|n| n.id == id) {
             return (native.run)(self, arg);
         }
-        let (cap, manifest) = match crate::caps::load_for_call(&self.rt, id) {
+        let (cap, manifest) = match self.load(id) {
             Ok(found) => found,
             Err(e) => {
                 // Calls of what is not installed are on the chain too.
@@ -268,8 +294,13 @@ impl Governed {
             }])
             .map_err(|e| fail(Reason::Failed, e.0))?;
         }
-        // An allowed pure call gets one entry, after it ran, holding the decision too.
-        let decision = subject;
+        // An allowed pure call gets one entry, after it ran, that records the decision too:
+        // allowed, by the rule that decided if one did (else by the session's trust level).
+        let decision = Value::map(vec![
+            (kw("capability"), Value::str(id)),
+            (kw("verdict"), kw("allow")),
+            (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
+        ]);
         match d.verdict {
             Verdict::Allow => {}
             Verdict::Deny => {

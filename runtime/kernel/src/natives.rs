@@ -198,6 +198,7 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
             kernel
                 .activate_as_agent(gov.plan, &id, registered)
                 .map_err(|e| fail(Reason::Failed, e.0))?;
+            gov.forget(&id);
             Ok(status("active", vec![(kw("rollback"), Value::Bool(true))]))
         }
         Verdict::RequireApproval => {
