@@ -54,6 +54,9 @@ impl ArtifactIndex for DbIndex {
     }
 }
 
+/// A loaded version: the checked module and the encoded manifest.
+type Loaded = (Arc<Capability>, Arc<Vec<u8>>);
+
 /// A home with a sandbox and its code cache.
 pub struct Runtime {
     kernel: Kernel,
@@ -61,7 +64,7 @@ pub struct Runtime {
     cache: CodeCache,
     /// Versions loaded in this process, by version hash: the checked module and the manifest
     /// (encoded). A version is immutable, so this never goes stale.
-    loaded: std::sync::Mutex<std::collections::HashMap<Hash, (Arc<Capability>, Arc<Vec<u8>>)>>,
+    loaded: std::sync::Mutex<std::collections::HashMap<Hash, Loaded>>,
 }
 
 impl Runtime {
