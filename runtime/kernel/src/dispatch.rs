@@ -269,28 +269,28 @@ impl Governed {
             },
         );
         let effectful = is_effectful(&effects);
-        let subject = Value::map(vec![
-            (kw("action"), kw("call")),
-            (kw("capability"), Value::str(id)),
-            (kw("verdict"), kw(&d.verdict.to_string())),
-            (kw("reason"), Value::str(&d.reason)),
-            (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
-            (
-                kw("effects"),
-                Value::vector(effects.iter().map(|e| kw(e.as_str())).collect()),
-            ),
-        ]);
-        let outcome = match d.verdict {
-            Verdict::Allow => "ok",
-            Verdict::RequireApproval => "pending",
-            Verdict::Deny => "denied",
-        };
         if effectful || d.verdict != Verdict::Allow {
+            let subject = Value::map(vec![
+                (kw("action"), kw("call")),
+                (kw("capability"), Value::str(id)),
+                (kw("verdict"), kw(&d.verdict.to_string())),
+                (kw("reason"), Value::str(&d.reason)),
+                (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
+                (
+                    kw("effects"),
+                    Value::vector(effects.iter().map(|e| kw(e.as_str())).collect()),
+                ),
+            ]);
+            let outcome = match d.verdict {
+                Verdict::Allow => "ok",
+                Verdict::RequireApproval => "pending",
+                Verdict::Deny => "denied",
+            };
             // Durable before the effect (and every refusal is on the chain for certain), in
             // one commit with whatever was buffered.
             self.flush_with(vec![Record {
                 outcome: outcome.into(),
-                ..Record::ok("decision", subject.clone())
+                ..Record::ok("decision", subject)
             }])
             .map_err(|e| fail(Reason::Failed, e.0))?;
         }

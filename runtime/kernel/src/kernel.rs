@@ -285,16 +285,26 @@ impl Kernel {
             ))
             .into());
         }
+        let caller = self.decide_human(ActionKind::ModifyEffectful, None, &[])?;
+        let auth = self.authority.authorize(caller, Activate);
+        Ok(self.home.registry.undo_plan(&auth, run)?)
+    }
+
+    /// Decides a human's command of `kind` (about `capability`, involving `effects`) and
+    /// returns the caller its change is made as, naming the recorded decision as parent.
+    fn decide_human(
+        &self,
+        kind: ActionKind,
+        capability: Option<&str>,
+        effects: &[Effect],
+    ) -> Result<Caller, GovError> {
         let decision = self.decide(&Action {
-            kind: ActionKind::ModifyEffectful,
-            capability: None,
-            effects: &[],
+            kind,
+            capability,
+            effects,
             who: Who::Human,
         })?;
-        let auth = self
-            .authority
-            .authorize(self.caller(Some(decision)), Activate);
-        Ok(self.home.registry.undo_plan(&auth, run)?)
+        Ok(self.caller(Some(decision)))
     }
 
     /// Decides `action` and records the decision durably; returns the decision entry's seq,
@@ -611,15 +621,8 @@ impl Kernel {
 
     /// `kiln gc`: the human removes unreferenced objects.
     pub fn gc_as_human(&self, grace: Duration) -> Result<GcReport, GovError> {
-        let decision = self.decide(&Action {
-            kind: ActionKind::ModifyEffectful,
-            capability: None,
-            effects: &[],
-            who: Who::Human,
-        })?;
-        let auth = self
-            .authority
-            .authorize(self.caller(Some(decision)), Collect);
+        let caller = self.decide_human(ActionKind::ModifyEffectful, None, &[])?;
+        let auth = self.authority.authorize(caller, Collect);
         Ok(self.home.gc(&auth, grace)?)
     }
 }

@@ -211,29 +211,53 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
                 return Ok(status("active", vec![(kw("approval"), Value::Int(n))]));
             }
             gov.record_now("decision", subject, "pending")?;
-            let n = kernel
-                .file_approval(
-                    gov.plan,
-                    &NewRequest {
-                        action: "activate".into(),
-                        subject: id.clone(),
-                        hash: registered,
-                        risk: if effects.is_empty() { "medium" } else { "high" }.into(),
-                        reasons: vec![d.reason.clone()],
-                        requester: format!("agent plan/{}", gov.plan.unwrap_or(0)),
-                        expires_at: kernel.now_secs() + 7 * 24 * 3600,
-                    },
-                )
-                .map_err(|e| fail(Reason::Failed, e.0))?;
+            Err(pending(
+                gov,
+                "activate",
+                &id,
+                registered,
+                effects.is_empty(),
+                &d.reason,
+                &format!("registering {id}"),
+            ))
+        }
+    }
+}
+
+/// Files an approval request for `action` on exactly `hash` and returns the refusal that
+/// names it (`{:reason :pending-approval :approval N}`).
+fn pending(
+    gov: &Arc<Governed>,
+    action: &str,
+    subject: &str,
+    hash: kiln_store::Hash,
+    low_risk: bool,
+    reason: &str,
+    what: &str,
+) -> CallFailure {
+    let kernel = gov.rt.kernel();
+    let filed = kernel.file_approval(
+        gov.plan,
+        &NewRequest {
+            action: action.into(),
+            subject: subject.into(),
+            hash,
+            risk: if low_risk { "medium" } else { "high" }.into(),
+            reasons: vec![reason.to_string()],
+            requester: format!("agent plan/{}", gov.plan.unwrap_or(0)),
+            expires_at: kernel.now_secs() + 7 * 24 * 3600,
+        },
+    );
+    match filed {
+        Ok(n) => {
             let mut f = fail(
                 Reason::PendingApproval,
-                format!(
-                    "registering {id} needs a human's approval: run `kiln approvals approve {n}`"
-                ),
+                format!("{what} needs a human's approval: run `kiln approvals approve {n}`"),
             );
             f.extra.push(("approval", Value::Int(n)));
-            Err(f)
+            f
         }
+        Err(e) => fail(Reason::Failed, e.0),
     }
 }
 
@@ -387,28 +411,15 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
                 .map_err(|e| fail(Reason::Failed, e.to_string()))?;
             if approved.is_none() {
                 gov.record_now("decision", subject, "pending")?;
-                let n = kernel
-                    .file_approval(
-                        gov.plan,
-                        &NewRequest {
-                            action: "execute-plan".into(),
-                            subject: "plan".into(),
-                            hash,
-                            risk: if pure { "medium" } else { "high" }.into(),
-                            reasons: vec![d.reason.clone()],
-                            requester: format!("agent plan/{}", gov.plan.unwrap_or(0)),
-                            expires_at: kernel.now_secs() + 7 * 24 * 3600,
-                        },
-                    )
-                    .map_err(|e| fail(Reason::Failed, e.0))?;
-                let mut f = fail(
-                    Reason::PendingApproval,
-                    format!(
-                        "executing the plan needs a human's approval: run `kiln approvals approve {n}`"
-                    ),
-                );
-                f.extra.push(("approval", Value::Int(n)));
-                return Err(f);
+                return Err(pending(
+                    gov,
+                    "execute-plan",
+                    "plan",
+                    hash,
+                    pure,
+                    &d.reason,
+                    "executing the plan",
+                ));
             }
             gov.record_now("decision", subject, "ok")?;
         }

@@ -150,6 +150,44 @@ pub fn encode_into(out: &mut Vec<u8>, v: &Value) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// Writers for callers that build the encoding of a fixed-shape map themselves (the chain's
+/// entries) without first building a [`Value`]. They write exactly what [`encode_into`]
+/// writes for the same value; the caller must write map keys in canonical order (by their
+/// encoded bytes: shorter keywords first, then bytewise).
+pub mod write {
+    use super::{TAG_KEYWORD, head, text};
+
+    /// `nil`.
+    pub fn nil(out: &mut Vec<u8>) {
+        out.push(0xf6);
+    }
+
+    /// An integer.
+    pub fn int(out: &mut Vec<u8>, i: i64) {
+        if i >= 0 {
+            head(out, 0, i as u64);
+        } else {
+            head(out, 1, (-1 - i) as u64);
+        }
+    }
+
+    /// A string.
+    pub fn string(out: &mut Vec<u8>, s: &str) {
+        text(out, s);
+    }
+
+    /// A keyword (text without `:`).
+    pub fn keyword(out: &mut Vec<u8>, k: &str) {
+        head(out, 6, TAG_KEYWORD);
+        text(out, k);
+    }
+
+    /// The head of a map of `n` entries.
+    pub fn map_head(out: &mut Vec<u8>, n: u64) {
+        head(out, 5, n);
+    }
+}
+
 fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     let m = major << 5;
     if n < 24 {

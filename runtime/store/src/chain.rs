@@ -200,10 +200,73 @@ impl Entry {
         ])
     }
 
-    /// The bytes that are hashed and stored.
+    /// The bytes that are hashed and stored: the encoding of [`Entry::to_value`], written
+    /// directly (a test checks they are the same bytes).
     pub fn encode(&self) -> Result<Vec<u8>> {
-        rtfs::encoding::encode(&self.to_value())
-            .map_err(|e| StoreError::Invalid(format!("chain entry is not data: {e}")))
+        use rtfs::encoding::write as w;
+        let c = &self.context;
+        let r = &self.record;
+        let mut out = Vec::with_capacity(256);
+        let int = |out: &mut Vec<u8>, n: u64| w::int(out, n.min(i64::MAX as u64) as i64);
+        let opt_hash = |out: &mut Vec<u8>, h: &Option<Hash>| match h {
+            Some(h) => w::string(out, &h.hex()),
+            None => w::nil(out),
+        };
+        // Keys in canonical order: by length, then bytewise.
+        w::map_head(&mut out, 14);
+        w::keyword(&mut out, "seq");
+        int(&mut out, self.seq);
+        w::keyword(&mut out, "cost");
+        w::map_head(&mut out, 4);
+        w::keyword(&mut out, "ms");
+        int(&mut out, r.cost.ms);
+        w::keyword(&mut out, "llm");
+        int(&mut out, r.cost.llm);
+        w::keyword(&mut out, "fuel");
+        int(&mut out, r.cost.fuel);
+        w::keyword(&mut out, "steps");
+        int(&mut out, r.cost.steps);
+        w::keyword(&mut out, "kind");
+        w::string(&mut out, &r.kind);
+        w::keyword(&mut out, "plan");
+        match c.plan {
+            Some(p) => w::int(&mut out, p),
+            None => w::nil(&mut out),
+        }
+        w::keyword(&mut out, "prev");
+        w::string(&mut out, &self.prev.hex());
+        w::keyword(&mut out, "time");
+        w::int(&mut out, self.time_ms);
+        w::keyword(&mut out, "agent");
+        match &c.principal {
+            Principal::Human => w::nil(&mut out),
+            Principal::Agent(a) => w::string(&mut out, a),
+        }
+        w::keyword(&mut out, "input");
+        opt_hash(&mut out, &r.input);
+        w::keyword(&mut out, "output");
+        opt_hash(&mut out, &r.output);
+        w::keyword(&mut out, "parent");
+        match c.parent {
+            Some(p) => int(&mut out, p),
+            None => w::nil(&mut out),
+        }
+        w::keyword(&mut out, "outcome");
+        w::keyword(&mut out, &r.outcome);
+        w::keyword(&mut out, "session");
+        w::string(&mut out, &c.session);
+        w::keyword(&mut out, "subject");
+        rtfs::encoding::encode_into(&mut out, &r.subject)
+            .map_err(|e| StoreError::Invalid(format!("chain entry is not data: {e}")))?;
+        w::keyword(&mut out, "principal");
+        w::keyword(
+            &mut out,
+            match c.principal {
+                Principal::Human => "human",
+                Principal::Agent(_) => "agent",
+            },
+        );
+        Ok(out)
     }
 
     /// Reads an entry back from its stored bytes; the hash is recomputed from them.
@@ -533,4 +596,61 @@ pub fn verify(
         }
     }
     Ok(Ok(current))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u64) -> Entry {
+        let agent = i % 2 == 1;
+        Entry {
+            seq: i * 977 + 1,
+            prev: crate::merkle::leaf_hash(&i.to_le_bytes()),
+            time_ms: 1_795_000_000_000 + i as i64 * 31,
+            context: Context {
+                session: format!("s-{i:x}"),
+                plan: i.is_multiple_of(3).then_some(i as i64 * 7),
+                parent: (i % 4 == 1).then_some(i * 3),
+                principal: if agent {
+                    Principal::Agent(format!("plan/{i}"))
+                } else {
+                    Principal::Human
+                },
+            },
+            record: Record {
+                kind: ["call", "decision", "cap.register", "plan.start"][(i % 4) as usize].into(),
+                subject: Value::map(vec![
+                    (Value::keyword("id"), Value::str(&format!("generated/x{i}"))),
+                    (Value::keyword("n"), Value::Int(-(i as i64) * 1000)),
+                    (
+                        Value::keyword("effects"),
+                        Value::vector(vec![Value::keyword("log"), Value::Nil]),
+                    ),
+                ]),
+                input: i.is_multiple_of(2).then(|| crate::merkle::leaf_hash(b"in")),
+                output: (!i.is_multiple_of(5)).then(|| crate::merkle::leaf_hash(b"out")),
+                outcome: ["ok", "denied", "pending", "error"][(i % 4) as usize].into(),
+                cost: Cost {
+                    steps: i * 100_000,
+                    fuel: i.pow(5),
+                    ms: i,
+                    llm: i % 3,
+                },
+            },
+            hash: Hash([0; 32]),
+        }
+    }
+
+    #[test]
+    fn the_direct_encoding_is_the_encoding_of_the_value() {
+        for i in 0..300 {
+            let e = entry(i);
+            let want = rtfs::encoding::encode(&e.to_value()).unwrap();
+            assert_eq!(e.encode().unwrap(), want, "entry {i}");
+            let back = Entry::decode(&want).unwrap();
+            assert_eq!(back.record, e.record);
+            assert_eq!(back.context, e.context);
+        }
+    }
 }
