@@ -310,7 +310,12 @@ pub fn list(rt: &Runtime) -> Result<Vec<String>, Failure> {
 }
 
 pub(crate) fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Result<(), Failure> {
-    let s = m.get_key(key).cloned().unwrap_or(Value::keyword("any"));
+    let s = match m.get_key(key) {
+        // No schema, or `:any`: everything passes.
+        None => return Ok(()),
+        Some(Value::Keyword(k)) if k.as_str() == "any" => return Ok(()),
+        Some(s) => s.clone(),
+    };
     let schema = rtfs::schema::parse(&s, true)
         .map_err(|e| Failure(format!("the manifest's {key} is ill-formed: {e}")))?;
     if !rtfs::schema::valid(&schema, v) {

@@ -5,6 +5,7 @@
 //! next effectful call and at the end of the plan; the decision for an effectful call is
 //! committed durably before it runs.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +16,16 @@ use rtfs::Value;
 use rtfs::vm::{CallFailure, CallRequest, Reason};
 
 use crate::caps::{Failure, Runtime};
-use crate::governance::{Action, ActionKind, Verdict, Who, decide};
+use crate::governance::{Action, ActionKind, Decision, Verdict, Who, decide, plainly_allowed};
+
+/// A loaded version: the checked module, its manifest, its declared effects.
+type Loaded = (Arc<kiln_sandbox::Capability>, Value, Rc<[Effect]>);
+
+thread_local! {
+    /// Versions this thread has used, by version hash (values are per-thread).
+    static MANIFESTS: std::cell::RefCell<std::collections::HashMap<Hash, Loaded>> =
+        Default::default();
+}
 
 /// A plan run's budget, shared by everything it calls.
 pub struct Budget {
@@ -59,9 +69,32 @@ impl Budget {
 
 /// An entry waiting for the next group commit (the subject encoded, so the buffer can be
 /// shared across the sandbox's threads).
+/// A buffered entry's subject, kept in a form that may cross threads.
+enum Subject {
+    /// An allowed pure call: `{:capability ID :verdict :allow :rule RULE}`.
+    Call { id: String, rule: Option<String> },
+    /// Anything else, encoded.
+    Encoded(Vec<u8>),
+}
+
+impl Subject {
+    fn value(self) -> Value {
+        match self {
+            Subject::Call { id, rule } => Value::map(vec![
+                (kw("capability"), Value::str(&id)),
+                (kw("verdict"), kw("allow")),
+                (kw("rule"), rule.as_deref().map_or(Value::Nil, Value::str)),
+            ]),
+            Subject::Encoded(bytes) => {
+                rtfs::encoding::decode(&bytes, Default::default()).unwrap_or(Value::Nil)
+            }
+        }
+    }
+}
+
 struct Pending {
     kind: &'static str,
-    subject: Vec<u8>,
+    subject: Subject,
     input: Option<Hash>,
     output: Option<Hash>,
     outcome: &'static str,
@@ -132,7 +165,11 @@ impl Governed {
     }
 
     pub(crate) fn buffer(&self, kind: &'static str, subject: &Value, p: PendingParts) {
-        let subject = rtfs::encoding::encode(subject).unwrap_or_default();
+        let subject = Subject::Encoded(rtfs::encoding::encode(subject).unwrap_or_default());
+        self.buffer_subject(kind, subject, p);
+    }
+
+    fn buffer_subject(&self, kind: &'static str, subject: Subject, p: PendingParts) {
         if let Ok(mut b) = self.buffer.lock() {
             b.push(Pending {
                 kind,
@@ -148,16 +185,39 @@ impl Governed {
 
     /// The version of `id` this run uses: resolved once per run (a run sees one consistent
     /// set of versions; a move takes effect from the next run), loaded once per process.
-    fn load(&self, id: &str) -> Result<(Arc<kiln_sandbox::Capability>, Value), Failure> {
+    fn load(&self, id: &str) -> Result<Loaded, Failure> {
         let known = self.resolved.lock().ok().and_then(|r| r.get(id).copied());
-        if let Some(hit) = known.and_then(|h| crate::caps::cached_version(&self.rt, &h)) {
-            return Ok(hit);
+        if let Some(h) = known {
+            // Manifests decoded on this thread, by version (immutable, so never stale).
+            if let Some(hit) = MANIFESTS.with(|m| m.borrow().get(&h).cloned()) {
+                return Ok(hit);
+            }
+            if let Some((cap, manifest)) = crate::caps::cached_version(&self.rt, &h) {
+                return Self::remember(h, cap, manifest);
+            }
         }
         let version = self.rt.kernel().home.registry.resolve(id)?;
-        let loaded = crate::caps::load_version(&self.rt, &version)?;
+        let (cap, manifest) = crate::caps::load_version(&self.rt, &version)?;
         if let Ok(mut r) = self.resolved.lock() {
             r.insert(id.to_string(), version.row.hash);
         }
+        Self::remember(version.row.hash, cap, manifest)
+    }
+
+    fn remember(
+        version: Hash,
+        cap: Arc<kiln_sandbox::Capability>,
+        manifest: Value,
+    ) -> Result<Loaded, Failure> {
+        let effects: Rc<[Effect]> = crate::caps::effects_of(&manifest)?.into_iter().collect();
+        let loaded = (cap, manifest, effects);
+        MANIFESTS.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= 1024 {
+                m.clear();
+            }
+            m.insert(version, loaded.clone());
+        });
         Ok(loaded)
     }
 
@@ -199,8 +259,7 @@ impl Governed {
             .into_iter()
             .map(|p| Record {
                 kind: p.kind.into(),
-                subject: rtfs::encoding::decode(&p.subject, Default::default())
-                    .unwrap_or(Value::Nil),
+                subject: p.subject.value(),
                 input: p.input,
                 output: p.output,
                 outcome: p.outcome.into(),
@@ -235,7 +294,7 @@ impl Governed {
         if let Some(native) = crate::natives::NATIVES.iter().find(|n| n.id == id) {
             return (native.run)(self, arg);
         }
-        let (cap, manifest) = match self.load(id) {
+        let (cap, manifest, effects) = match self.load(id) {
             Ok(found) => found,
             Err(e) => {
                 // Calls of what is not installed are on the chain too.
@@ -253,22 +312,25 @@ impl Governed {
                 return Err(fail(Reason::Unknown, e.0));
             }
         };
-        let effects: Vec<Effect> = crate::caps::effects_of(&manifest)
-            .map_err(|e| fail(Reason::Failed, e.0))?
-            .into_iter()
-            .collect();
         let kernel = self.rt.kernel();
-        let d = decide(
-            &kernel.constitution,
-            kernel.trust,
-            &Action {
-                kind: ActionKind::Call,
-                capability: Some(id),
-                effects: &effects,
-                who: Who::Agent,
-            },
-        );
+        let action = Action {
+            kind: ActionKind::Call,
+            capability: Some(id),
+            effects: &effects,
+            who: Who::Agent,
+        };
         let effectful = is_effectful(&effects);
+        // A pure call the table allows with no rule concerned records no reason of its own
+        // (the session's trust level explains it), so none is formatted.
+        let d = if !effectful && plainly_allowed(&kernel.constitution, kernel.trust, &action) {
+            Decision {
+                verdict: Verdict::Allow,
+                reason: String::new(),
+                rule: None,
+            }
+        } else {
+            decide(&kernel.constitution, kernel.trust, &action)
+        };
         if effectful || d.verdict != Verdict::Allow {
             let subject = Value::map(vec![
                 (kw("action"), kw("call")),
@@ -296,11 +358,10 @@ impl Governed {
         }
         // An allowed pure call gets one entry, after it ran, that records the decision too:
         // allowed, by the rule that decided if one did (else by the session's trust level).
-        let decision = Value::map(vec![
-            (kw("capability"), Value::str(id)),
-            (kw("verdict"), kw("allow")),
-            (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
-        ]);
+        let decision = Subject::Call {
+            id: id.to_string(),
+            rule: d.rule.clone(),
+        };
         match d.verdict {
             Verdict::Allow => {}
             Verdict::Deny => {
@@ -388,13 +449,16 @@ impl Governed {
             }
         };
         let subject = if effectful {
-            Value::map(vec![(kw("capability"), Value::str(id))])
+            Subject::Encoded(
+                rtfs::encoding::encode(&Value::map(vec![(kw("capability"), Value::str(id))]))
+                    .unwrap_or_default(),
+            )
         } else {
             decision
         };
-        self.buffer(
+        self.buffer_subject(
             "call",
-            &subject,
+            subject,
             PendingParts {
                 input,
                 output,

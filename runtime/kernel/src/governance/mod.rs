@@ -50,6 +50,13 @@ fn rule_matches(rule: &Rule, action: &Action<'_>) -> bool {
     principal && kind && capability && effects
 }
 
+/// Whether `action` is allowed by the table alone with no rule concerned — the common case
+/// of a call, answered without building a [`Decision`] (whose reason is then the table cell).
+pub fn plainly_allowed(c: &Constitution, trust: u8, action: &Action<'_>) -> bool {
+    decide::table(trust.min(c.trust_level), action.kind, action.who) == Verdict::Allow
+        && !c.rules.iter().any(|r| rule_matches(r, action))
+}
+
 /// Decides `action` at the constitution's trust level (or the lower `trust` of a run).
 /// Order: the table gives the base; a matching `:deny` rule wins over everything; a matching
 /// `:require-approval` rule turns an allow into an approval; a matching `:allow` rule relaxes
@@ -57,6 +64,7 @@ fn rule_matches(rule: &Rule, action: &Action<'_>) -> bool {
 pub fn decide(c: &Constitution, trust: u8, action: &Action<'_>) -> Decision {
     let level = trust.min(c.trust_level);
     let base = decide::table(level, action.kind, action.who);
+
     let cell = || {
         format!(
             "trust level {level}: {} by {} → {base}",
