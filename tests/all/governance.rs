@@ -1113,4 +1113,76 @@ mod end_to_end {
         }
         assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
     }
+
+    #[test]
+    fn a_wat_guest_calling_kiln_call_meets_the_same_governance() {
+        let h = home("wat-guest");
+        // A guest that calls whatever capability its input names and returns the reply
+        // envelope as its own result.
+        let wasm = crate::sandbox::guest(
+            r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
+            // The argument is nil (0xf6 at 96); the id is the guest's input, a CBOR text
+            // string: skip its one-byte head (ids shorter than 24 bytes).
+            r#"(call $call (i32.add (local.get $ptr) (i32.const 1))
+                           (i32.sub (local.get $len) (i32.const 1))
+                           (i32.const 96) (i32.const 1))"#,
+            r#"(data (i32.const 96) "\f6")"#,
+        );
+        let dir = h.parent().unwrap();
+        let file = dir.join("caller.wasm");
+        std::fs::write(&file, wasm).unwrap();
+        let manifest = dir.join("caller.rtfs");
+        std::fs::write(&manifest, r#"(capability "x.caller" :effects [:call])"#).unwrap();
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                file.to_str().unwrap(),
+                "--id",
+                "x.caller",
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+        let net = dir.join("net.rtfs");
+        std::fs::write(&net, r#"(capability "net.fetch" :effects [:net])"#).unwrap();
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                echo.to_str().unwrap(),
+                "--id",
+                "net.fetch",
+                "--manifest",
+                net.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        for (target, reason) in [
+            ("kiln.approve", ":reason :unknown"),
+            ("planner.execute_plan", ":reason :invalid-input"),
+            ("net.fetch", ":reason :denied"),
+        ] {
+            let o = kiln(&h, &["call", "x.caller", &format!("{target:?}")]);
+            assert_eq!(o.status.code(), Some(1), "{target}: {}", out(&o));
+            assert!(err(&o).contains(reason), "{target}: {}", err(&o));
+        }
+        // Each attempt is on the chain as the agent's.
+        let o = kiln(&h, &["--json", "chain", "show"]);
+        let entries: Vec<serde_json::Value> = out(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let by_agent = |kind: &str, cap: &str| {
+            entries.iter().any(|e| {
+                e["kind"] == kind && e["subject"]["capability"] == cap && e["principal"] == "agent"
+            })
+        };
+        assert!(by_agent("call", "kiln.approve"), "unknown call recorded");
+        assert!(by_agent("decision", "net.fetch"), "denied call recorded");
+    }
 }

@@ -36,7 +36,13 @@ impl From<kiln_store::StoreError> for Failure {
 
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Failure {
-        Failure(e.to_string())
+        match &e {
+            // The capability's own error data (e.g. the :reason of a refused kiln.call).
+            SandboxError::Guest { data, .. } if data != "nil" => {
+                Failure(format!("{e}\n  data: {data}"))
+            }
+            _ => Failure(e.to_string()),
+        }
     }
 }
 
