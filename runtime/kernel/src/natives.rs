@@ -207,7 +207,7 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
                 kiln_store::approvals::approved(&kernel.home.db, "activate", &registered)
                     .map_err(|e| fail(Reason::Failed, e.to_string()))?;
             if let Some(n) = approved {
-                gov.record_now("decision", subject, "ok")?;
+                gov.record_now("decision", approved_by(subject, n), "ok")?;
                 return Ok(status("active", vec![(kw("approval"), Value::Int(n))]));
             }
             gov.record_now("decision", subject, "pending")?;
@@ -221,6 +221,17 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
                 &format!("registering {id}"),
             ))
         }
+    }
+}
+
+/// A decision's subject, noting the human approval that lets it proceed.
+fn approved_by(subject: Value, approval: i64) -> Value {
+    match subject {
+        Value::Map(m) => Value::Map(
+            m.insert(kw("approval"), Value::Int(approval))
+                .insert(kw("verdict"), kw("approved")),
+        ),
+        other => other,
     }
 }
 
@@ -409,7 +420,7 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
         Verdict::RequireApproval => {
             let approved = kiln_store::approvals::approved(&kernel.home.db, "execute-plan", &hash)
                 .map_err(|e| fail(Reason::Failed, e.to_string()))?;
-            if approved.is_none() {
+            let Some(n) = approved else {
                 gov.record_now("decision", subject, "pending")?;
                 return Err(pending(
                     gov,
@@ -420,8 +431,8 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
                     &d.reason,
                     "executing the plan",
                 ));
-            }
-            gov.record_now("decision", subject, "ok")?;
+            };
+            gov.record_now("decision", approved_by(subject, n), "ok")?;
         }
         Verdict::Allow => gov.record_now("decision", subject, "ok")?,
     }
