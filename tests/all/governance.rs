@@ -1185,4 +1185,90 @@ mod end_to_end {
         assert!(by_agent("call", "kiln.approve"), "unknown call recorded");
         assert!(by_agent("decision", "net.fetch"), "denied call recorded");
     }
+
+    #[test]
+    fn the_constitution_grants_a_directory_with_a_byte_quota() {
+        let h = home("byte-quota");
+        let dir = h.parent().unwrap().to_path_buf();
+        let out_dir = dir.join("out");
+        std::fs::create_dir_all(&out_dir).unwrap();
+        // The human installs the writer with no directory at all.
+        let fs = crate::guests::wasm_path("fs_write_text", "wasm32-wasip1");
+        let m = dir.join("w.rtfs");
+        std::fs::write(
+            &m,
+            r#"(capability "fs.write_text" :effects [:fs/write :fs/read :log :env])"#,
+        )
+        .unwrap();
+        let o = kiln(
+            &h,
+            &[
+                "cap",
+                "install",
+                fs.to_str().unwrap(),
+                "--id",
+                "fs.write_text",
+                "--manifest",
+                m.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let write = |text: &str| {
+            kiln(
+                &h,
+                &[
+                    "call",
+                    "fs.write_text",
+                    &format!(r#"{{:path "/out/{}.txt" :text "{text}"}}"#, text.len()),
+                ],
+            )
+        };
+        let o = write("no grant yet");
+        assert_eq!(o.status.code(), Some(1));
+        // The constitution grants /out, writable, 100 bytes.
+        let text = kiln::governance::constitution::DEFAULT.replace(
+            ":grants {}",
+            &format!(r#":grants {{"fs.write_text" {{:dirs [{{:path "{}" :as "/out" :write true :quota-bytes 100}}]}}}}"#, out_dir.display()),
+        );
+        let c = dir.join("grants.rtfs");
+        std::fs::write(&c, text).unwrap();
+        assert_eq!(
+            kiln(&h, &["constitution", "propose", c.to_str().unwrap()])
+                .status
+                .code(),
+            Some(0)
+        );
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "1"]).status.code(),
+            Some(0)
+        );
+        let sixty = "x".repeat(60);
+        let o = write(&sixty);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert_eq!(out(&o).trim(), "{:written 60}");
+        // The second write goes past 100 bytes: the call fails, naming the quota.
+        let o = write(&"y".repeat(61));
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(
+            err(&o).contains("quota :quota-bytes = 100 of /out"),
+            "{}",
+            err(&o)
+        );
+        // Now full: the next call is refused before it runs, from a plan too.
+        let o = write("z");
+        assert!(err(&o).contains("is used up"), "{}", err(&o));
+        assert!(
+            !out_dir.join("1.txt").exists(),
+            "the refused call never ran"
+        );
+        let p = plan(
+            &h,
+            "w.rtfs",
+            r#"(call :fs.write_text {:path "/out/p.txt" :text "p"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert!(err(&o).contains(":reason :quota"), "{}", err(&o));
+        let o = kiln(&h, &["chain", "show", "--kind", "quota"]);
+        assert!(out(&o).contains(":quota-bytes"), "{}", out(&o));
+    }
 }

@@ -366,7 +366,23 @@ pub(crate) fn load_version(
         // The engine imports `kiln.call` for the program's calls, each decided on its own.
         effects.insert(Effect::Call);
     }
-    let grants = grants_of(&version.manifest, &effects)?.checked(&rt.protected())?;
+    let mut grants = grants_of(&version.manifest, &effects)?;
+    // What the constitution grants this id, on top of what the human's manifest asked for.
+    if let Some(g) = rt.kernel.constitution.grants.get(&version.row.id) {
+        for d in &g.dirs {
+            grants.dirs.push(DirGrant {
+                host: PathBuf::from(&d.path),
+                guest: d.guest.clone(),
+                write: d.write,
+            });
+        }
+        for name in &g.env {
+            if let Ok(v) = std::env::var(name) {
+                grants.env.push((name.clone(), v));
+            }
+        }
+    }
+    let grants = grants.checked(&rt.protected())?;
     let (cap, _) = rt
         .sandbox
         .load_cached(&bytes, &effects, &grants, &rt.cache)?;
@@ -376,6 +392,58 @@ pub(crate) fn load_version(
         loaded.insert(version.row.hash, (cap.clone(), Arc::new(encoded)));
     }
     Ok((cap, version.manifest.clone()))
+}
+
+/// Bytes held under `dir` (files, recursively, through a cap-std handle; at most 100 000
+/// entries are counted).
+fn usage(dir: &Path) -> std::io::Result<u64> {
+    fn walk(d: &cap_std::fs::Dir, total: &mut u64, seen: &mut u32) -> std::io::Result<()> {
+        for e in d.entries()? {
+            let e = e?;
+            *seen += 1;
+            if *seen > 100_000 {
+                return Ok(());
+            }
+            let t = e.file_type()?;
+            if t.is_dir() {
+                walk(&e.open_dir()?, total, seen)?;
+            } else if t.is_file() {
+                *total += e.metadata()?.len();
+            }
+        }
+        Ok(())
+    }
+    let d = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    let (mut total, mut seen) = (0, 0);
+    walk(&d, &mut total, &mut seen)?;
+    Ok(total)
+}
+
+/// The constitution's byte quotas on `id`'s writable directories: `Err` names the first one
+/// that is used up. Checked before a call (refused when full) and after it (the call fails
+/// when it went past); a single call may overshoot by what it writes before it returns.
+pub(crate) fn check_byte_quotas(rt: &Runtime, id: &str, after: bool) -> Result<(), String> {
+    let Some(g) = rt.kernel.constitution.grants.get(id) else {
+        return Ok(());
+    };
+    for d in &g.dirs {
+        if let Some(max) = d.quota_bytes {
+            let used = usage(Path::new(&d.path)).map_err(|e| format!("{}: {e}", d.path))?;
+            if (after && used > max) || (!after && used >= max) {
+                return Err(format!(
+                    "quota :quota-bytes = {max} of {} ({}) {}: {used} bytes",
+                    d.guest,
+                    d.path,
+                    if after {
+                        "exceeded by this call"
+                    } else {
+                        "is used up"
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What `kiln call` produced.
@@ -406,6 +474,7 @@ pub fn call(rt: Arc<Runtime>, spec: &str, arg: &Value, limits: Limits) -> Result
         who: Who::Human,
     })?;
     schema_check(&manifest, "input-schema", arg, "input")?;
+    check_byte_quotas(&rt, id, false).map_err(Failure)?;
     let input =
         crate::dispatch::engine_input(&rt, id, &manifest, arg).map_err(|f| Failure(f.message))?;
     let gov = Governed::new(
@@ -417,7 +486,8 @@ pub fn call(rt: Arc<Runtime>, spec: &str, arg: &Value, limits: Limits) -> Result
     let out = rt.sandbox.call(&cap, &input, limits, gov.dispatcher());
     gov.flush()?;
     let checked = match &out {
-        Ok(o) => schema_check(&manifest, "output-schema", &o.value, "output"),
+        Ok(o) => schema_check(&manifest, "output-schema", &o.value, "output")
+            .and_then(|()| check_byte_quotas(&rt, id, true).map_err(Failure)),
         Err(_) => Ok(()),
     };
     let home = &rt.kernel.home;

@@ -379,6 +379,18 @@ impl Governed {
         }
         crate::caps::schema_check(&manifest, "input-schema", arg, "input")
             .map_err(|e| fail(Reason::InvalidInput, e.0))?;
+        if let Err(m) = crate::caps::check_byte_quotas(&self.rt, id, false) {
+            self.record_now(
+                "quota",
+                Value::map(vec![
+                    (kw("quota"), kw("quota-bytes")),
+                    (kw("capability"), Value::str(id)),
+                    (kw("message"), Value::str(&m)),
+                ]),
+                "denied",
+            )?;
+            return Err(fail(Reason::Quota, m));
+        }
         let cfg = &kernel.config.sandbox;
         let limits = Limits {
             fuel: cfg.fuel.min(self.budget.fuel_left()),
@@ -435,7 +447,10 @@ impl Governed {
         let input = object(arg);
         let (outcome, output, ret) = match result {
             Ok(v) => match crate::caps::schema_check(&manifest, "output-schema", &v, "output") {
-                Ok(()) => ("ok", object(&v), Ok(v)),
+                Ok(()) => match crate::caps::check_byte_quotas(&self.rt, id, true) {
+                    Ok(()) => ("ok", object(&v), Ok(v)),
+                    Err(m) => ("quota", None, Err(fail(Reason::Quota, m))),
+                },
                 Err(e) => ("error", None, Err(fail(Reason::InvalidOutput, e.0))),
             },
             Err(e) => {
