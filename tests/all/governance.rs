@@ -391,6 +391,22 @@ mod end_to_end {
             "{}",
             out(&o)
         );
+        // Pinning the waiting version does not get around the approval.
+        let o = kiln(&h, &["approvals", "show", "1"]);
+        let version = out(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("approves:  "))
+            .unwrap()
+            .trim()
+            .to_string();
+        let pin = plan(
+            &h,
+            "pin.rtfs",
+            &format!("(call \"generated/shout@{}\" \"hey\")", &version[..8]),
+        );
+        let o = kiln(&h, &["run", pin.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("was never active"), "{}", err(&o));
         // --trust may only lower the level: asking for 4 changes nothing.
         let o = kiln(&h, &["run", "--trust", "4", p]);
         assert_eq!(o.status.code(), Some(3));
@@ -402,6 +418,9 @@ mod end_to_end {
         let o = kiln(&h, &["approvals", "approve", "1"]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let o = kiln(&h, &["call", "generated/shout", "\"hey\""]);
+        assert_eq!(out(&o).trim(), "\"HEY!\"", "{}", err(&o));
+        // Once it has been active, a plan may pin it.
+        let o = kiln(&h, &["run", pin.to_str().unwrap()]);
         assert_eq!(out(&o).trim(), "\"HEY!\"", "{}", err(&o));
         // Re-running the plan continues: the approved version is active.
         let o = kiln(&h, &["run", p]);
@@ -799,21 +818,43 @@ mod end_to_end {
         // networked capability and to use the network. Each is refused through kiln.call,
         // exactly as for a plan.
         at_trust(&h, 4);
+        // Declaring only :call while naming a networked capability is refused at once: a
+        // capability's effects must cover what it calls.
+        let p = plan(
+            &h,
+            "honest.rtfs",
+            r#"(call :planner.register_capability {:source "(capability \"wrapper\" :effects [:call]
+                 :implementation (fn [x] (call :net.fetch x)))"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(
+            err(&o).contains("calls net.fetch, which has effect :net"),
+            "{}",
+            err(&o)
+        );
+        // Computed ids hide the targets from that check; then each call is decided when it
+        // happens, from inside rtfs-engine, exactly as for a plan.
         let p = plan(
             &h,
             "sneak.rtfs",
             r#"(call :planner.register_capability {:source "(capability \"sneak\" :effects [:call]
                  :implementation (fn [x]
                    (vec (map (fn [attempt] (try (attempt) (catch :error/capability e (:reason (ex-data e)))))
-                     [(fn [] (call :kiln.approve 1))
-                      (fn [] (call :planner.register_capability {:source \"(capability \\\"spy\\\" :effects [:net] :implementation (fn [x] x))\"}))
-                      (fn [] (call :net.fetch \"https://example.com\"))]))))"})"#,
+                     [(fn [] (call (str \"kiln\" \".approve\") 1))
+                      (fn [] (call (str \"planner\" \".register_capability\") {:source \"(capability \\\"spy\\\" :implementation (fn [x] x))\"}))
+                      (fn [] (call (str \"net\" \".fetch\") \"https://example.com\"))]))))"})"#,
         );
         let o = kiln(&h, &["run", p.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         assert!(out(&o).contains(":status :active"), "{}", out(&o));
         let o = kiln(&h, &["call", "generated/sneak", "1"]);
-        assert_eq!(out(&o).trim(), "[:unknown :denied :denied]", "{}", err(&o));
+        assert_eq!(
+            out(&o).trim(),
+            "[:unknown :unavailable :denied]",
+            "{}",
+            err(&o)
+        );
         // The same attempts from a plan directly.
         let p = plan(&h, "direct.rtfs", "(call :net.fetch \"x\")");
         let o = kiln(&h, &["run", p.to_str().unwrap()]);
@@ -830,7 +871,7 @@ mod end_to_end {
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
             .filter(|e| e["outcome"] == "denied")
             .collect();
-        assert_eq!(denied.len(), 3, "{denied:#?}");
+        assert_eq!(denied.len(), 2, "{denied:#?}");
         assert!(
             denied
                 .iter()
@@ -941,7 +982,11 @@ mod end_to_end {
         assert_eq!(o.status.code(), Some(3), "{}", err(&o));
         assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 2}");
         let o = kiln(&h, &["approvals", "show", "2"]);
-        assert!(out(&o).contains("action:    execute-plan"), "{}", out(&o));
+        assert!(
+            out(&o).contains("action:    execute-effectful-plan"),
+            "{}",
+            out(&o)
+        );
         assert_eq!(
             kiln(&h, &["approvals", "approve", "2"]).status.code(),
             Some(0)
@@ -1028,14 +1073,13 @@ mod end_to_end {
                 vec!["approvals".into(), "approve".into(), "1".into()],
                 vec!["decision", "approval.approve", "constitution.activate"],
             ),
-            // As ARCHITECTURE.md's synthesis flow has it: the version is stored (inactive),
-            // then governance decides whether it becomes active.
+            // The decision is durable before the version is stored (inactive), then activated.
             (
                 vec!["run".into(), register.display().to_string()],
                 vec![
                     "plan.start",
-                    "cap.register",
                     "decision",
+                    "cap.register",
                     "cap.activate",
                     "plan.end",
                 ],
@@ -1058,8 +1102,8 @@ mod end_to_end {
                 vec!["run".into(), register.display().to_string()],
                 vec![
                     "plan.start",
-                    "cap.register",
                     "decision",
+                    "cap.register",
                     "cap.activate",
                     "plan.end",
                 ],
@@ -1164,7 +1208,7 @@ mod end_to_end {
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         for (target, reason) in [
             ("kiln.approve", ":reason :unknown"),
-            ("planner.execute_plan", ":reason :invalid-input"),
+            ("planner.execute_plan", ":reason :unavailable"),
             ("net.fetch", ":reason :denied"),
         ] {
             let o = kiln(&h, &["call", "x.caller", &format!("{target:?}")]);

@@ -23,7 +23,7 @@ type Loaded = (Arc<kiln_sandbox::Capability>, Value, Rc<[Effect]>);
 
 thread_local! {
     /// Versions this thread has used, by version hash (values are per-thread).
-    static MANIFESTS: std::cell::RefCell<std::collections::HashMap<Hash, Loaded>> =
+    static MANIFESTS: std::cell::RefCell<std::collections::HashMap<(usize, Hash), Loaded>> =
         Default::default();
 }
 
@@ -53,7 +53,8 @@ impl Budget {
         self.fuel_left.load(Ordering::SeqCst)
     }
 
-    fn charge(&self, used: u64) {
+    /// Charges fuel spent on the plan's behalf.
+    pub fn charge(&self, used: u64) {
         let _ = self
             .fuel_left
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
@@ -185,26 +186,30 @@ impl Governed {
 
     /// The version of `id` this run uses: resolved once per run (a run sees one consistent
     /// set of versions; a move takes effect from the next run), loaded once per process.
-    fn load(&self, id: &str) -> Result<Loaded, Failure> {
-        let known = self.resolved.lock().ok().and_then(|r| r.get(id).copied());
+    fn load(&self, spec: &str) -> Result<(Hash, Loaded), Failure> {
+        let known = self.resolved.lock().ok().and_then(|r| r.get(spec).copied());
+        // Per thread and per runtime (the loaded module carries this home's grants).
+        let rt_key = Arc::as_ptr(&self.rt) as usize;
         if let Some(h) = known {
             // Manifests decoded on this thread, by version (immutable, so never stale).
-            if let Some(hit) = MANIFESTS.with(|m| m.borrow().get(&h).cloned()) {
-                return Ok(hit);
+            if let Some(hit) = MANIFESTS.with(|m| m.borrow().get(&(rt_key, h)).cloned()) {
+                return Ok((h, hit));
             }
             if let Some((cap, manifest)) = crate::caps::cached_version(&self.rt, &h) {
-                return Self::remember(h, cap, manifest);
+                return Ok((h, Self::remember(rt_key, h, cap, manifest)?));
             }
         }
-        let version = self.rt.kernel().home.registry.resolve(id)?;
+        let version = self.rt.kernel().home.registry.resolve(spec)?;
         let (cap, manifest) = crate::caps::load_version(&self.rt, &version)?;
         if let Ok(mut r) = self.resolved.lock() {
-            r.insert(id.to_string(), version.row.hash);
+            r.insert(spec.to_string(), version.row.hash);
         }
-        Self::remember(version.row.hash, cap, manifest)
+        let loaded = Self::remember(rt_key, version.row.hash, cap, manifest)?;
+        Ok((version.row.hash, loaded))
     }
 
     fn remember(
+        rt_key: usize,
         version: Hash,
         cap: Arc<kiln_sandbox::Capability>,
         manifest: Value,
@@ -216,7 +221,7 @@ impl Governed {
             if m.len() >= 1024 {
                 m.clear();
             }
-            m.insert(version, loaded.clone());
+            m.insert((rt_key, version), loaded.clone());
         });
         Ok(loaded)
     }
@@ -291,10 +296,47 @@ impl Governed {
                 ),
             ));
         }
+        // `ID@PREFIX` pins a version: decisions, rules and quotas concern the id itself.
+        let spec = id;
+        let (id, pinned) = match spec.split_once('@') {
+            Some((base, _)) => (base, true),
+            None => (spec, false),
+        };
         if let Some(native) = crate::natives::NATIVES.iter().find(|n| n.id == id) {
+            if nested.is_some() {
+                // Natives run plans and the sandbox themselves: a plan may call them, a
+                // capability may not (refused, and on the chain).
+                let m = format!("{id} is available to plans, not to capabilities");
+                self.buffer(
+                    "call",
+                    &Value::map(vec![
+                        (kw("capability"), Value::str(id)),
+                        (kw("error"), Value::str(&m)),
+                    ]),
+                    PendingParts {
+                        outcome: "unavailable",
+                        ..PendingParts::default()
+                    },
+                );
+                return Err(fail(Reason::Unavailable, m));
+            }
             return (native.run)(self, arg);
         }
-        let (cap, manifest, effects) = match self.load(id) {
+        let loaded = self.load(spec).and_then(|(version, loaded)| {
+            // An agent may pin only a version that was active at some time: never one that
+            // waits for approval or was refused.
+            if pinned {
+                let moves = self.rt.kernel().home.registry.moves(id)?;
+                if !moves.iter().any(|m| m.to == version) {
+                    return Err(Failure(format!(
+                        "{spec}: version {} of {id} was never active; plans may pin only versions a human or the constitution let become active",
+                        &version.hex()[..12]
+                    )));
+                }
+            }
+            Ok((version, loaded))
+        });
+        let (version, (cap, manifest, effects)) = match loaded {
             Ok(found) => found,
             Err(e) => {
                 // Calls of what is not installed are on the chain too.
@@ -322,7 +364,7 @@ impl Governed {
         let effectful = is_effectful(&effects);
         // A pure call the table allows with no rule concerned records no reason of its own
         // (the session's trust level explains it), so none is formatted.
-        let d = if !effectful && plainly_allowed(&kernel.constitution, kernel.trust, &action) {
+        let mut d = if !effectful && plainly_allowed(&kernel.constitution, kernel.trust, &action) {
             Decision {
                 verdict: Verdict::Allow,
                 reason: String::new(),
@@ -331,11 +373,30 @@ impl Governed {
         } else {
             decide(&kernel.constitution, kernel.trust, &action)
         };
+        // A call that needs approval proceeds once a human approved calling this version.
+        let mut approval = None;
+        if d.verdict == Verdict::RequireApproval {
+            approval = kiln_store::approvals::approved(&kernel.home.db, "call", &version)
+                .map_err(|e| fail(Reason::Failed, e.to_string()))?;
+            if approval.is_some() {
+                d.verdict = Verdict::Allow;
+            }
+        }
         if effectful || d.verdict != Verdict::Allow {
             let subject = Value::map(vec![
                 (kw("action"), kw("call")),
                 (kw("capability"), Value::str(id)),
-                (kw("verdict"), kw(&d.verdict.to_string())),
+                (kw("version"), Value::str(&version.hex())),
+                (
+                    kw("verdict"),
+                    kw(if approval.is_some() {
+                        "approved".into()
+                    } else {
+                        d.verdict.to_string()
+                    }
+                    .as_str()),
+                ),
+                (kw("approval"), approval.map_or(Value::Nil, Value::Int)),
                 (kw("reason"), Value::str(&d.reason)),
                 (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
                 (
@@ -371,9 +432,14 @@ impl Governed {
                 ));
             }
             Verdict::RequireApproval => {
-                return Err(fail(
-                    Reason::PendingApproval,
-                    format!("calling {id} needs a human's approval: {}", d.reason),
+                return Err(crate::natives::pending(
+                    self,
+                    "call",
+                    id,
+                    version,
+                    !effectful,
+                    &d.reason,
+                    &format!("calling {id}"),
                 ));
             }
         }
@@ -413,16 +479,15 @@ impl Governed {
             }
             None => {
                 let me: Arc<dyn kiln_sandbox::Dispatcher> = Arc::new(GovernedRef(self.clone()));
-                match self.rt.sandbox().call(&cap, call_arg, limits, me) {
+                match self.rt.sandbox().call_metered(&cap, call_arg, limits, me) {
                     Ok(o) => {
                         self.budget.charge(o.fuel_used);
                         (Ok(o.value), o.fuel_used)
                     }
-                    Err(e) => {
-                        if let SandboxError::FuelExhausted { used } = &e {
-                            self.budget.charge(*used);
-                        }
-                        (Err(e), 0)
+                    Err((e, used)) => {
+                        // A call that failed still spent what it burned.
+                        self.budget.charge(used);
+                        (Err(e), used)
                     }
                 }
             }

@@ -215,7 +215,12 @@ impl Kernel {
     /// Appends entries of this session in one durable commit (the dispatcher's group commits
     /// and durable decisions).
     pub fn append_records(&self, records: Vec<Record>) -> Result<Vec<kiln_store::Entry>, Failure> {
-        self.append_in_plan(None, records)
+        // The human's own session (a `kiln call` outcome, a plan's start and end).
+        let session = self.session_start()?;
+        Ok(self.home.append(
+            &self.authority.authorize(self.caller(Some(session)), Append),
+            records,
+        )?)
     }
 
     /// Appends entries of an agent's actions: inside plan run `plan` (agent id `plan/RUN`),
@@ -381,14 +386,15 @@ impl Kernel {
         Ok(caller)
     }
 
-    /// Registers an agent-made version (inactive). A new version counts against the
-    /// session's synthesis quota; past it, the refusal is on the chain and names the quota.
-    pub fn register_as_agent(
+    /// Takes one new capability version from the session's synthesis quota, or refuses
+    /// (the refusal, naming the quota, is on the chain). Also refuses when self-programming
+    /// is disabled.
+    pub fn take_synthesis_quota(
         &self,
         plan: Option<u64>,
-        manifest: &Value,
+        id: &str,
         quota: u64,
-    ) -> Result<Hash, AgentError> {
+    ) -> Result<(), AgentError> {
         use std::sync::atomic::Ordering;
         let failed = |e: String| AgentError::Failed(e);
         if !self.config.self_programming.enabled {
@@ -397,18 +403,12 @@ impl Kernel {
                     .into(),
             ));
         }
-        let id = manifest.get_key("id").and_then(Value::as_str).unwrap_or("");
-        let exists = self
-            .home
-            .registry
-            .history(id)
-            .map_err(|e| failed(e.to_string()))?
-            .len();
-        let used = self.agent_versions.load(Ordering::SeqCst);
-        if used >= quota {
-            let message = format!(
-                "quota max_synthesis_per_session = {quota} reached: this session already created {used} capability versions"
-            );
+        let taken = self
+            .agent_versions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used < quota).then_some(used + 1)
+            });
+        if let Err(used) = taken {
             let caller = self.agent_caller(plan).map_err(|e| failed(e.0))?;
             self.home
                 .append(
@@ -426,23 +426,21 @@ impl Kernel {
                     }],
                 )
                 .map_err(|e| failed(e.to_string()))?;
-            return Err(AgentError::Quota(message));
+            return Err(AgentError::Quota(format!(
+                "quota max_synthesis_per_session = {quota} reached: this session already created {used} capability versions"
+            )));
         }
-        let caller = self.agent_caller(plan).map_err(|e| failed(e.0))?;
-        let r = self
-            .home
-            .registry
-            .register(&self.authority.authorize(caller, Register), manifest, false)
-            .map_err(|e| failed(e.to_string()))?;
-        let after = self
-            .home
-            .registry
-            .history(id)
-            .map_err(|e| failed(e.to_string()))?
-            .len();
-        if r.new && after > exists {
-            self.agent_versions.fetch_add(1, Ordering::SeqCst);
-        }
+        Ok(())
+    }
+
+    /// Stores an agent-made version, inactive (after its decision is recorded).
+    pub fn register_as_agent(&self, plan: Option<u64>, manifest: &Value) -> Result<Hash, Failure> {
+        let caller = self.agent_caller(plan)?;
+        let r = self.home.registry.register(
+            &self.authority.authorize(caller, Register),
+            manifest,
+            false,
+        )?;
         Ok(r.hash)
     }
 
@@ -500,8 +498,9 @@ impl Kernel {
             approve,
             note,
             |tx, a| match a.request.action.as_str() {
-                "execute-plan" => Ok(format!(
-                    "approved {n}: plan {} may run; re-run the work to continue",
+                "execute-plan" | "execute-effectful-plan" | "call" => Ok(format!(
+                    "approved {n}: {} {} may proceed; re-run the work to continue",
+                    a.request.action,
                     &a.request.hash.hex()[..12]
                 )),
                 "constitution" => {

@@ -103,6 +103,7 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
         .map_err(|e| fail(Reason::InvalidInput, e.0))?
         .into_iter()
         .collect();
+    covers_callees(gov, &source, &effects)?;
     let engine = kernel.home.registry.resolve(ENGINE_ID).map_err(|e| {
         fail(
             Reason::Unavailable,
@@ -162,20 +163,57 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
             who: Who::Agent,
         },
     );
-    let registered = kernel
-        .register_as_agent(gov.plan, &manifest, quota)
-        .map_err(|e| match e {
-            crate::kernel::AgentError::Quota(m) => fail(Reason::Quota, m),
-            crate::kernel::AgentError::Failed(m) => fail(Reason::Failed, m),
-        })?;
-    let subject = Value::map(vec![
+    let failed = |e: String| fail(Reason::Failed, e);
+    // The same content is the same version: only a new one takes from the quota.
+    let existing = kernel
+        .home
+        .registry
+        .existing_version(&id, &manifest)
+        .map_err(|e| failed(e.to_string()))?;
+    if existing.is_none() && d.verdict != Verdict::Deny {
+        kernel
+            .take_synthesis_quota(gov.plan, &id, quota)
+            .map_err(|e| match e {
+                crate::kernel::AgentError::Quota(m) => fail(Reason::Quota, m),
+                crate::kernel::AgentError::Failed(m) => failed(m),
+            })?;
+    }
+    // An approval of exactly this version that is still in force: it was activated then and
+    // is active now (a human may have rolled it back since; then it is asked for again).
+    let active = kernel.home.registry.resolve(&id).ok().map(|v| v.row.hash);
+    let approval = match (d.verdict, existing) {
+        (Verdict::RequireApproval, Some(h)) if active == Some(h) => {
+            kiln_store::approvals::approved(&kernel.home.db, "activate", &h)
+                .map_err(|e| failed(e.to_string()))?
+        }
+        _ => None,
+    };
+    let mut subject = Value::map(vec![
         (kw("action"), kw(kind.keyword())),
         (kw("capability"), Value::str(&id)),
-        (kw("version"), Value::str(&registered.hex())),
         (kw("verdict"), kw(&d.verdict.to_string())),
         (kw("reason"), Value::str(&d.reason)),
         (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
     ]);
+    if let Some(n) = approval {
+        subject = approved_by(subject, n);
+    }
+    // The decision is durable before anything is stored.
+    let outcome = match (d.verdict, approval) {
+        (Verdict::Deny, _) => "denied",
+        (Verdict::RequireApproval, None) => "pending",
+        _ => "ok",
+    };
+    gov.record_now("decision", subject, outcome)?;
+    if d.verdict == Verdict::Deny {
+        return Err(fail(
+            Reason::Denied,
+            format!("registering {id} is denied: {}", d.reason),
+        ));
+    }
+    let registered = kernel
+        .register_as_agent(gov.plan, &manifest)
+        .map_err(|e| failed(e.0))?;
     let status = |s: &str, extra: Vec<(Value, Value)>| {
         let mut m = vec![
             (kw("status"), kw(s)),
@@ -185,43 +223,76 @@ fn register_capability(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFa
         m.extend(extra);
         Value::map(m)
     };
-    match d.verdict {
-        Verdict::Deny => {
-            gov.record_now("decision", subject, "denied")?;
-            Err(fail(
-                Reason::Denied,
-                format!("registering {id} is denied: {}", d.reason),
-            ))
+    match (d.verdict, approval) {
+        (Verdict::RequireApproval, Some(n)) => {
+            Ok(status("active", vec![(kw("approval"), Value::Int(n))]))
         }
-        Verdict::Allow => {
-            gov.record_now("decision", subject, "ok")?;
+        (Verdict::RequireApproval, None) => Err(pending(
+            gov,
+            "activate",
+            &id,
+            registered,
+            effects.is_empty(),
+            &d.reason,
+            &format!("registering {id}"),
+        )),
+        _ => {
             kernel
                 .activate_as_agent(gov.plan, &id, registered)
-                .map_err(|e| fail(Reason::Failed, e.0))?;
+                .map_err(|e| failed(e.0))?;
             gov.forget(&id);
             Ok(status("active", vec![(kw("rollback"), Value::Bool(true))]))
         }
-        Verdict::RequireApproval => {
-            // Approved before (this exact version): it was activated then.
-            let approved =
-                kiln_store::approvals::approved(&kernel.home.db, "activate", &registered)
-                    .map_err(|e| fail(Reason::Failed, e.to_string()))?;
-            if let Some(n) = approved {
-                gov.record_now("decision", approved_by(subject, n), "ok")?;
-                return Ok(status("active", vec![(kw("approval"), Value::Int(n))]));
-            }
-            gov.record_now("decision", subject, "pending")?;
-            Err(pending(
-                gov,
-                "activate",
-                &id,
-                registered,
-                effects.is_empty(),
-                &d.reason,
-                &format!("registering {id}"),
-            ))
+    }
+}
+
+/// A capability's declared effects must cover what it calls (LANGUAGE.md §8.6): any call
+/// needs `:call`, and the effects of every capability it names literally must be declared too
+/// — so an agent cannot pass off a wrapper around an effectful capability as pure. (Calls by
+/// computed id are decided one by one when they happen.)
+fn covers_callees(
+    gov: &Arc<Governed>,
+    source: &str,
+    declared: &[Effect],
+) -> Result<(), CallFailure> {
+    let analysis = rtfs::analysis::analyze(source, Some("<source>")).map_err(|e| {
+        fail(
+            Reason::InvalidInput,
+            format!("the program does not read: {}", e.message()),
+        )
+    })?;
+    if (analysis.dynamic_calls > 0 || !analysis.call_targets.is_empty())
+        && !declared.contains(&Effect::Call)
+    {
+        return Err(fail(
+            Reason::InvalidInput,
+            "the program calls other capabilities: declare :effects [:call …] (and their effects)",
+        ));
+    }
+    for target in &analysis.call_targets {
+        let base = target.split('@').next().unwrap_or(target);
+        let theirs: Vec<Effect> = match NATIVES.iter().find(|n| n.id == base) {
+            Some(n) => n.effects.to_vec(),
+            None => match gov.rt.kernel().home.registry.resolve(base) {
+                Ok(v) => crate::caps::effects_of(&v.manifest)
+                    .map_err(|e| fail(Reason::Failed, e.0))?
+                    .into_iter()
+                    .collect(),
+                // Not installed: the call will fail as :unknown when it is made.
+                Err(_) => Vec::new(),
+            },
+        };
+        if let Some(missing) = theirs.iter().find(|e| !declared.contains(e)) {
+            return Err(fail(
+                Reason::InvalidInput,
+                format!(
+                    "the program calls {target}, which has effect :{}; declare it in :effects",
+                    missing.as_str()
+                ),
+            ));
         }
     }
+    Ok(())
 }
 
 /// A decision's subject, noting the human approval that lets it proceed.
@@ -237,7 +308,7 @@ fn approved_by(subject: Value, approval: i64) -> Value {
 
 /// Files an approval request for `action` on exactly `hash` and returns the refusal that
 /// names it (`{:reason :pending-approval :approval N}`).
-fn pending(
+pub(crate) fn pending(
     gov: &Arc<Governed>,
     action: &str,
     subject: &str,
@@ -290,14 +361,29 @@ fn check_examples(gov: &Arc<Governed>, desc: &Value, source: &str) -> Result<(),
         let limits = kiln_sandbox::Limits {
             fuel: kernel.config.sandbox.fuel.min(gov.budget().fuel_left()),
             memory_bytes: kernel.config.sandbox.memory_bytes,
-            timeout: std::time::Duration::from_millis(kernel.config.sandbox.timeout_ms),
+            timeout: std::time::Duration::from_millis(kernel.config.sandbox.timeout_ms).min(
+                gov.budget()
+                    .deadline
+                    .saturating_duration_since(std::time::Instant::now()),
+            ),
             deterministic: true,
         };
-        let got = gov
-            .rt
-            .sandbox()
-            .call(&engine, &arg, limits, Arc::new(kiln_sandbox::NoDispatch))
-            .map_err(|e| fail(Reason::InvalidInput, format!("example {i}: {e}")))?;
+        // Examples run on the plan's budget like any call.
+        let got = match gov.rt.sandbox().call_metered(
+            &engine,
+            &arg,
+            limits,
+            Arc::new(kiln_sandbox::NoDispatch),
+        ) {
+            Ok(o) => {
+                gov.budget().charge(o.fuel_used);
+                o
+            }
+            Err((e, used)) => {
+                gov.budget().charge(used);
+                return Err(fail(Reason::InvalidInput, format!("example {i}: {e}")));
+            }
+        };
         if got.value != want {
             gov.buffer(
                 "synthesis.example",
@@ -393,6 +479,13 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
         ActionKind::ModifyEffectful
     };
     let hash = kiln_store::Hash::of(source.as_bytes());
+    // An approval covers the plan as it was judged: if its targets' effects change, it is
+    // asked for again.
+    let approval_action = if pure {
+        "execute-plan"
+    } else {
+        "execute-effectful-plan"
+    };
     let d = decide(
         &kernel.constitution,
         kernel.trust,
@@ -418,13 +511,13 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
             ));
         }
         Verdict::RequireApproval => {
-            let approved = kiln_store::approvals::approved(&kernel.home.db, "execute-plan", &hash)
+            let approved = kiln_store::approvals::approved(&kernel.home.db, approval_action, &hash)
                 .map_err(|e| fail(Reason::Failed, e.to_string()))?;
             let Some(n) = approved else {
                 gov.record_now("decision", subject, "pending")?;
                 return Err(pending(
                     gov,
-                    "execute-plan",
+                    approval_action,
                     "plan",
                     hash,
                     pure,

@@ -587,28 +587,44 @@ impl Sandbox {
         limits: Limits,
         dispatcher: Arc<dyn Dispatcher>,
     ) -> Result<Outcome> {
-        let bytes = encode(input).map_err(|e| SandboxError::AbiViolation {
-            what: format!("input: {e}"),
-        })?;
+        self.call_metered(cap, input, limits, dispatcher)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`Sandbox::call`], reporting on failure too how much fuel the call used (a budget
+    /// must be charged for a call that trapped after burning fuel).
+    pub fn call_metered(
+        &self,
+        cap: &Arc<Capability>,
+        input: &Value,
+        limits: Limits,
+        dispatcher: Arc<dyn Dispatcher>,
+    ) -> std::result::Result<Outcome, (SandboxError, u64)> {
+        let early = |e: SandboxError| (e, 0);
+        let bytes = encode(input)
+            .map_err(|e| SandboxError::AbiViolation {
+                what: format!("input: {e}"),
+            })
+            .map_err(early)?;
         let max = self.inner.config.max_value_bytes;
         if bytes.len() as u64 > max {
-            return Err(SandboxError::TooLarge {
+            return Err(early(SandboxError::TooLarge {
                 what: "input".into(),
                 size: bytes.len() as u64,
                 limit: max,
-            });
+            }));
         }
         // A call started from inside a running call would wait on a worker its parent may
         // hold: nested calls go through `NestedCall::run`, on the same thread.
         if IN_CALL.with(|c| c.get()) {
-            return Err(SandboxError::Internal(
+            return Err(early(SandboxError::Internal(
                 "Sandbox::call inside a running call: a dispatcher must use NestedCall::run".into(),
-            ));
+            )));
         }
         // Already on a worker (e.g. a plan running through `run_on_worker`): no hop.
         if ON_WORKER.with(|w| w.get()) {
             let (value, fuel_used, logs) =
-                execute(&self.inner, cap, &bytes, limits, dispatcher, 0).map_err(|(e, _)| e)?;
+                execute(&self.inner, cap, &bytes, limits, dispatcher, 0)?;
             return Ok(Outcome {
                 value,
                 fuel_used,
@@ -622,10 +638,10 @@ impl Sandbox {
             let r = execute(&inner, &cap, &bytes, limits, dispatcher, 0).and_then_encode();
             let _ = tx.send(r);
         });
-        self.submit(job)?;
-        let (bytes, fuel_used, logs) = wait_briefly_spinning(&rx)??;
+        self.submit(job).map_err(early)?;
+        let (bytes, fuel_used, logs) = wait_briefly_spinning(&rx).map_err(early)??;
         let value = decode(&bytes, decode_limits(max))
-            .map_err(|e| SandboxError::Internal(e.to_string()))?;
+            .map_err(|e| (SandboxError::Internal(e.to_string()), fuel_used))?;
         Ok(Outcome {
             value,
             fuel_used,
@@ -674,14 +690,16 @@ fn wait_briefly_spinning<R>(rx: &mpsc::Receiver<R>) -> Result<R> {
     rx.recv().map_err(|_| died())
 }
 
+type Encoded = std::result::Result<(Vec<u8>, u64, Vec<LogLine>), (SandboxError, u64)>;
+
 trait EncodeOutcome {
-    fn and_then_encode(self) -> Result<(Vec<u8>, u64, Vec<LogLine>)>;
+    fn and_then_encode(self) -> Encoded;
 }
 
 impl EncodeOutcome for std::result::Result<(Value, u64, Vec<LogLine>), (SandboxError, u64)> {
-    fn and_then_encode(self) -> Result<(Vec<u8>, u64, Vec<LogLine>)> {
-        let (v, used, logs) = self.map_err(|(e, _)| e)?;
-        let bytes = encode(&v).map_err(|e| SandboxError::Internal(e.to_string()))?;
+    fn and_then_encode(self) -> Encoded {
+        let (v, used, logs) = self?;
+        let bytes = encode(&v).map_err(|e| (SandboxError::Internal(e.to_string()), used))?;
         Ok((bytes, used, logs))
     }
 }

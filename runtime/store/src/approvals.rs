@@ -151,8 +151,8 @@ pub fn file(db: &Db, auth: &Authorized<Request>, req: &NewRequest) -> Result<i64
     db.write(auth.caller().deadline, |tx| {
         let existing: Option<i64> = tx
             .query_row(
-                "SELECT n FROM approvals WHERE action = ?1 AND hash = ?2 AND status = 'pending'",
-                params![req.action, req.hash.hex()],
+                "SELECT n FROM approvals WHERE action = ?1 AND hash = ?2 AND status = 'pending' AND expires_at >= ?3",
+                params![req.action, req.hash.hex(), chain::now_ms() / 1000],
                 |r| r.get(0),
             )
             .optional()?;

@@ -361,6 +361,26 @@ impl SqliteRegistry {
             .map_err(|e| StoreError::Invalid(format!("manifest {hash} does not decode: {e}")))
     }
 
+    /// The version of `id` with the same content as `manifest` (whatever its parent and
+    /// provenance), if there is one.
+    pub fn existing_version(&self, id: &str, manifest: &Value) -> Result<Option<Hash>> {
+        let Value::Map(m) = manifest else {
+            return Ok(None);
+        };
+        let (parent, provenance) = (Value::keyword("parent"), Value::keyword("provenance"));
+        let content =
+            |m: &rtfs::value::Map| Value::Map(m.clone().remove(&parent).remove(&provenance));
+        let wanted = content(m);
+        for r in self.history(id)?.iter().rev() {
+            if let Ok(Value::Map(old)) = self.manifest(&r.hash)
+                && content(&old) == wanted
+            {
+                return Ok(Some(r.hash));
+            }
+        }
+        Ok(None)
+    }
+
     /// The manifest with `:parent` filled in: an existing version with the same content
     /// (whatever its parent and provenance — the first registration's are kept) is that
     /// version again; a new one's parent is the active version.
