@@ -1315,4 +1315,81 @@ mod end_to_end {
         let o = kiln(&h, &["chain", "show", "--kind", "quota"]);
         assert!(out(&o).contains(":quota-bytes"), "{}", out(&o));
     }
+
+    #[test]
+    fn nested_plans_share_the_step_budget_of_the_run() {
+        let h = home("steps");
+        // Trust 2 (pure agent plans run freely) and 800 000 steps per run.
+        let text = kiln::governance::constitution::DEFAULT
+            .replace(":trust-level 0", ":trust-level 2")
+            .replace(":plan-steps 10000000", ":plan-steps 800000");
+        let c = h.parent().unwrap().join("steps.rtfs");
+        std::fs::write(&c, text).unwrap();
+        assert_eq!(
+            kiln(&h, &["constitution", "propose", c.to_str().unwrap()])
+                .status
+                .code(),
+            Some(0)
+        );
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "1"]).status.code(),
+            Some(0)
+        );
+        // About 500 000 steps each: either half fits, both together do not.
+        let half = "(reduce + (range 100000))";
+        let p = plan(
+            &h,
+            "half.rtfs",
+            &format!("(call :planner.execute_plan {{:plan \"{half}\"}})"),
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(out(&o).trim(), "4999950000", "{}", err(&o));
+        let p = plan(
+            &h,
+            "both.rtfs",
+            &format!("(+ (call :planner.execute_plan {{:plan \"{half}\"}}) {half})"),
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(
+            err(&o).contains("error[:error/limit]") && err(&o).contains("steps"),
+            "{}",
+            err(&o)
+        );
+    }
+
+    #[test]
+    fn undoing_a_run_undoes_what_its_nested_runs_did() {
+        let h = home("undo-nested");
+        at_trust(&h, 3);
+        let inner = SHOUT.replace('\\', "\\\\").replace('"', "\\\"");
+        let p = plan(
+            &h,
+            "outer.rtfs",
+            &format!("(call :planner.execute_plan {{:plan \"{inner}\"}})"),
+        );
+        // The agent plan registers, so running it is effectful: approved once.
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(
+            kiln(&h, &["approvals", "approve", "2"]).status.code(),
+            Some(0)
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"a\""]);
+        assert_eq!(out(&o).trim(), "\"A!\"", "{}", err(&o));
+        // The outer run is the newest top-level one; its nested run made the move.
+        let o = kiln(&h, &["plans", "list"]);
+        let outer = out(&o)
+            .lines()
+            .find(|l| l.contains("outer.rtfs") && l.contains(" ok "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        let o = kiln(&h, &["plans", "undo", &outer]);
+        assert!(out(&o).contains("deactivated"), "{}", out(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"a\""]);
+        assert!(err(&o).contains("no active version"), "{}", err(&o));
+    }
 }

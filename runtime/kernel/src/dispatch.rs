@@ -113,6 +113,10 @@ pub struct Governed {
     budget: Arc<Budget>,
     buffer: Mutex<Vec<Pending>>,
     written: Mutex<std::collections::HashSet<Hash>>,
+    /// Steps the calling evaluation has left (set at each plan `call`), and steps a native
+    /// spent on its behalf (a nested plan), billed back to it.
+    pub(crate) steps_left: AtomicU64,
+    pub(crate) steps_spent: AtomicU64,
     /// Shared with nested runs: `id` → the version this run (tree) uses.
     resolved: Arc<Mutex<std::collections::HashMap<String, Hash>>>,
     /// Durable entries written (decisions of effectful calls, flushes).
@@ -142,6 +146,8 @@ impl Governed {
             buffer: Mutex::new(Vec::new()),
             written: Mutex::new(std::collections::HashSet::new()),
             resolved: Default::default(),
+            steps_left: AtomicU64::new(u64::MAX),
+            steps_spent: AtomicU64::new(0),
             durable_commits: AtomicU64::new(0),
         })
     }
@@ -156,6 +162,8 @@ impl Governed {
             buffer: Mutex::new(Vec::new()),
             written: Mutex::new(std::collections::HashSet::new()),
             resolved: self.resolved.clone(),
+            steps_left: AtomicU64::new(u64::MAX),
+            steps_spent: AtomicU64::new(0),
             durable_commits: AtomicU64::new(0),
         })
     }
@@ -569,6 +577,7 @@ impl Governed {
     /// Runs a plan's `call` (the arguments as one input: none → nil, one → itself, more → a
     /// vector).
     pub fn plan_call(self: &Arc<Self>, request: &CallRequest<'_>) -> Result<Value, CallFailure> {
+        self.steps_left.store(request.steps_left, Ordering::SeqCst);
         let arg = match request.args {
             [] => Value::Nil,
             [one] => one.clone(),

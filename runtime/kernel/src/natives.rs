@@ -548,8 +548,13 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
         .map_err(|e| fail(Reason::Failed, e.0))?;
     let child = gov.child(id);
     let q = &kernel.constitution.quotas;
+    // The nested plan runs on what the calling plan has left (one step budget per run).
+    let steps_left = gov
+        .steps_left
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .min(q.plan_steps);
     let mut it = rtfs::Interpreter::new(rtfs::Limits {
-        steps: q.plan_steps,
+        steps: steps_left,
         ..rtfs::Limits::default()
     });
     let mut host = crate::plan::PlanHost {
@@ -560,8 +565,14 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
     let result = it
         .compile(&source, Some(&name))
         .and_then(|p| it.run(&p, &mut host));
-    child.flush().map_err(|e| fail(Reason::Failed, e.0))?;
-    let outcome = if result.is_ok() { "ok" } else { "error" };
+    gov.steps_spent
+        .fetch_add(it.last_steps(), std::sync::atomic::Ordering::SeqCst);
+    let flushed = child.flush();
+    let outcome = if result.is_ok() && flushed.is_ok() {
+        "ok"
+    } else {
+        "error"
+    };
     kernel
         .end_plan(
             id,
@@ -575,6 +586,7 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
             },
         )
         .map_err(|e| fail(Reason::Failed, e.0))?;
+    flushed.map_err(|e| fail(Reason::Failed, e.0))?;
     result.map_err(|e| {
         // The nested plan's own refusal (quota, approval) keeps its reason for the caller.
         let reason = match e.data().get_key("reason") {

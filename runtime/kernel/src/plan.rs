@@ -48,8 +48,14 @@ pub(crate) struct PlanHost {
 }
 
 impl Host for PlanHost {
-    fn call(&mut self, request: &CallRequest<'_>, _charge: &mut u64) -> Result<Value, CallFailure> {
-        self.gov.plan_call(request)
+    fn call(&mut self, request: &CallRequest<'_>, charge: &mut u64) -> Result<Value, CallFailure> {
+        let r = self.gov.plan_call(request);
+        // A nested plan's steps count against this one: one budget for the whole run.
+        *charge = self
+            .gov
+            .steps_spent
+            .swap(0, std::sync::atomic::Ordering::SeqCst);
+        r
     }
 
     fn poll(&mut self) -> rtfs::Result<()> {

@@ -469,16 +469,20 @@ impl SqliteRegistry {
         self.move_to(tx, caller, id, hash, "activate", back)
     }
 
-    /// Reverts the active-pointer moves plan run `plan` made, newest first, as new recorded
+    /// Reverts the active-pointer moves plan run `plan` (and the runs nested in it) made,
+    /// newest first, as new recorded
     /// moves (`cap.undo`, or `cap.deactivate` where the run made the first activation). A
     /// pointer that has moved since is left alone and reported. Returns one line per move.
     pub fn undo_plan(&self, auth: &Authorized<Activate>, plan: i64) -> Result<Vec<String>> {
         let caller = auth.caller();
         self.db.write(caller.deadline, |tx| {
             let moves: Vec<(String, String, Option<String>)> = {
+                // The run and every run nested in it.
                 let mut st = tx.prepare(
-                    "SELECT m.id, m.hash, m.prior FROM moves m JOIN chain c ON c.seq = m.chain \
-                     WHERE c.plan = ?1 AND m.kind != 'deactivate' ORDER BY m.n DESC",
+                    "WITH RECURSIVE runs(run) AS (SELECT ?1 UNION SELECT p.run FROM plans p \
+                     JOIN runs r ON p.parent = r.run) \
+                     SELECT m.id, m.hash, m.prior FROM moves m JOIN chain c ON c.seq = m.chain \
+                     WHERE c.plan IN (SELECT run FROM runs) AND m.kind != 'deactivate' ORDER BY m.n DESC",
                 )?;
                 st.query_map([plan], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()?
