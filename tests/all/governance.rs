@@ -354,6 +354,45 @@ mod end_to_end {
         h
     }
 
+    /// `kiln cap install WASM --id ID --manifest <a file holding MANIFEST>`.
+    fn install(home: &Path, wasm: &Path, id: &str, manifest: &str) -> Output {
+        let file = home
+            .parent()
+            .unwrap()
+            .join(format!("{}.manifest.rtfs", id.replace('/', "_")));
+        std::fs::write(&file, manifest).unwrap();
+        kiln(
+            home,
+            &[
+                "cap",
+                "install",
+                wasm.to_str().unwrap(),
+                "--id",
+                id,
+                "--manifest",
+                file.to_str().unwrap(),
+            ],
+        )
+    }
+
+    /// Runs `plan`, which must stop waiting for approval `n` of `action`; approves it.
+    fn waits_then_approve(home: &Path, plan: &Path, n: u32, action: &str) {
+        let o = kiln(home, &["run", plan.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(
+            out(&o).trim(),
+            format!("{{:status :pending-approval :approval {n}}}")
+        );
+        let o = kiln(home, &["approvals", "show", &n.to_string()]);
+        assert!(
+            out(&o).contains(&format!("action:    {action}")),
+            "{}",
+            out(&o)
+        );
+        let o = kiln(home, &["approvals", "approve", &n.to_string()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+
     fn plan(home: &Path, name: &str, src: &str) -> PathBuf {
         let p = home.parent().unwrap().join(name);
         std::fs::write(&p, src).unwrap();
@@ -775,41 +814,24 @@ mod end_to_end {
         let h = home("guest-attacks");
         // A human-installed capability that declares the network (echo, declared :net).
         let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
-        let net = h.parent().unwrap().join("net.rtfs");
-        std::fs::write(&net, r#"(capability "net.fetch" :effects [:net])"#).unwrap();
-        let o = kiln(
+        let o = install(
             &h,
-            &[
-                "cap",
-                "install",
-                echo.to_str().unwrap(),
-                "--id",
-                "net.fetch",
-                "--manifest",
-                net.to_str().unwrap(),
-            ],
+            &echo,
+            "net.fetch",
+            r#"(capability "net.fetch" :effects [:net])"#,
         );
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         // A grant pointing into the home is refused at install: no capability can write the
         // constitution, the database or the objects through the file system.
         let fs = crate::guests::wasm_path("fs_write_text", "wasm32-wasip1");
-        let into_home = h.parent().unwrap().join("into-home.rtfs");
-        std::fs::write(
-            &into_home,
-            format!(r#"(capability "fs.write_text" :effects [:fs/write :fs/read] :grants {{:dirs [{{:path "{}" :as "/data" :write true}}]}})"#, h.display()),
-        )
-        .unwrap();
-        let o = kiln(
+        let o = install(
             &h,
-            &[
-                "cap",
-                "install",
-                fs.to_str().unwrap(),
-                "--id",
-                "fs.write_text",
-                "--manifest",
-                into_home.to_str().unwrap(),
-            ],
+            &fs,
+            "fs.write_text",
+            &format!(
+                r#"(capability "fs.write_text" :effects [:fs/write :fs/read] :grants {{:dirs [{{:path "{}" :as "/data" :write true}}]}})"#,
+                h.display()
+            ),
         );
         assert_eq!(o.status.code(), Some(1), "{}", out(&o));
         assert!(err(&o).contains("overlaps"), "{}", err(&o));
@@ -978,33 +1000,9 @@ mod end_to_end {
             &format!("(call :planner.execute_plan {{:plan \"{inner}\"}})"),
         );
         // The agent plan registers: it is not pure, so running it waits for approval first.
-        let o = kiln(&h, &["run", p.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
-        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 2}");
-        let o = kiln(&h, &["approvals", "show", "2"]);
-        assert!(
-            out(&o).contains("action:    execute-effectful-plan"),
-            "{}",
-            out(&o)
-        );
-        assert_eq!(
-            kiln(&h, &["approvals", "approve", "2"]).status.code(),
-            Some(0)
-        );
+        waits_then_approve(&h, &p, 2, "execute-effectful-plan");
         // Approved to run, the plan's registration is gated on its own.
-        let o = kiln(&h, &["run", p.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
-        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 3}");
-        let o = kiln(&h, &["approvals", "show", "3"]);
-        assert!(
-            out(&o).contains("action:    activate generated/shout"),
-            "{}",
-            out(&o)
-        );
-        assert_eq!(
-            kiln(&h, &["approvals", "approve", "3"]).status.code(),
-            Some(0)
-        );
+        waits_then_approve(&h, &p, 3, "activate generated/shout");
         let o = kiln(&h, &["run", p.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         assert!(out(&o).contains(":status :active"), "{}", out(&o));
@@ -1175,35 +1173,19 @@ mod end_to_end {
         let dir = h.parent().unwrap();
         let file = dir.join("caller.wasm");
         std::fs::write(&file, wasm).unwrap();
-        let manifest = dir.join("caller.rtfs");
-        std::fs::write(&manifest, r#"(capability "x.caller" :effects [:call])"#).unwrap();
-        let o = kiln(
+        let o = install(
             &h,
-            &[
-                "cap",
-                "install",
-                file.to_str().unwrap(),
-                "--id",
-                "x.caller",
-                "--manifest",
-                manifest.to_str().unwrap(),
-            ],
+            &file,
+            "x.caller",
+            r#"(capability "x.caller" :effects [:call])"#,
         );
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
-        let net = dir.join("net.rtfs");
-        std::fs::write(&net, r#"(capability "net.fetch" :effects [:net])"#).unwrap();
-        let o = kiln(
+        let o = install(
             &h,
-            &[
-                "cap",
-                "install",
-                echo.to_str().unwrap(),
-                "--id",
-                "net.fetch",
-                "--manifest",
-                net.to_str().unwrap(),
-            ],
+            &echo,
+            "net.fetch",
+            r#"(capability "net.fetch" :effects [:net])"#,
         );
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         for (target, reason) in [
@@ -1238,23 +1220,11 @@ mod end_to_end {
         std::fs::create_dir_all(&out_dir).unwrap();
         // The human installs the writer with no directory at all.
         let fs = crate::guests::wasm_path("fs_write_text", "wasm32-wasip1");
-        let m = dir.join("w.rtfs");
-        std::fs::write(
-            &m,
-            r#"(capability "fs.write_text" :effects [:fs/write :fs/read :log :env])"#,
-        )
-        .unwrap();
-        let o = kiln(
+        let o = install(
             &h,
-            &[
-                "cap",
-                "install",
-                fs.to_str().unwrap(),
-                "--id",
-                "fs.write_text",
-                "--manifest",
-                m.to_str().unwrap(),
-            ],
+            &fs,
+            "fs.write_text",
+            r#"(capability "fs.write_text" :effects [:fs/write :fs/read :log :env])"#,
         );
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let write = |text: &str| {
@@ -1369,12 +1339,7 @@ mod end_to_end {
             &format!("(call :planner.execute_plan {{:plan \"{inner}\"}})"),
         );
         // The agent plan registers, so running it is effectful: approved once.
-        let o = kiln(&h, &["run", p.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
-        assert_eq!(
-            kiln(&h, &["approvals", "approve", "2"]).status.code(),
-            Some(0)
-        );
+        waits_then_approve(&h, &p, 2, "execute-effectful-plan");
         let o = kiln(&h, &["run", p.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let o = kiln(&h, &["call", "generated/shout", "\"a\""]);
