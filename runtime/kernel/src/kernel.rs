@@ -1,7 +1,8 @@
 //! The governance kernel: the only holder of the home's [`Authority`]. Every change to the
 //! store goes through it: decide (the constitution's table × rules × principal × effects) →
-//! record the decision on the chain, durably → make the change, whose own entry names the
-//! decision as its parent.
+//! record the decision on the chain, durably → make the change. A human command's change names
+//! its decision as parent; an agent's names the plan run it happened in (the decision precedes
+//! it in the same run).
 
 use std::path::Path;
 use std::sync::Mutex;
