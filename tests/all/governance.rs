@@ -1357,4 +1357,30 @@ mod end_to_end {
         let o = kiln(&h, &["call", "generated/shout", "\"a\""]);
         assert!(err(&o).contains("no active version"), "{}", err(&o));
     }
+
+    #[test]
+    fn natives_have_manifests_and_their_inputs_are_checked() {
+        let h = home("natives");
+        let o = kiln(&h, &["cap", "list"]);
+        for id in ["planner.register_capability", "planner.execute_plan"] {
+            assert!(out(&o).contains(id), "{}", out(&o));
+        }
+        assert!(out(&o).contains("[:self-modify]"), "{}", out(&o));
+        let o = kiln(&h, &["cap", "show", "planner.execute_plan"]);
+        assert!(out(&o).contains(":kind :native"), "{}", out(&o));
+        assert!(
+            out(&o).contains(":input-schema [:map [:plan :string]]"),
+            "{}",
+            out(&o)
+        );
+        let p = plan(&h, "bad.rtfs", "(call :planner.execute_plan {:plan 5})");
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            err(&o).contains(":reason :invalid-input")
+                && err(&o).contains("[:map [:plan :string]]"),
+            "{}",
+            err(&o)
+        );
+    }
 }

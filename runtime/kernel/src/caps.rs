@@ -300,6 +300,16 @@ fn install_manifest(
 /// `kiln cap list`: one line per active capability.
 pub fn list(rt: &Runtime) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
+    for n in crate::natives::NATIVES.iter() {
+        let m = n.manifest();
+        out.push(format!(
+            "{:<32} {:<12}  v-   {:<6} {}",
+            n.id,
+            "(built in)",
+            "native",
+            rtfs::print::print(m.get_key("effects").unwrap_or(&Value::Nil))
+        ));
+    }
     for r in rt.kernel.home.registry.list()? {
         let m = rt.kernel.home.registry.manifest(&r.hash)?;
         let effects = rtfs::print::print(m.get_key("effects").unwrap_or(&Value::Nil));

@@ -328,6 +328,8 @@ impl Governed {
                 );
                 return Err(fail(Reason::Unavailable, m));
             }
+            crate::caps::schema_check(&native.manifest(), "input-schema", arg, "input")
+                .map_err(|e| fail(Reason::InvalidInput, format!("{id}: {}", e.0)))?;
             return (native.run)(self, arg);
         }
         let loaded = self.load(spec).and_then(|(version, loaded)| {

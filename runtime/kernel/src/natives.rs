@@ -19,6 +19,10 @@ use crate::governance::{Action, ActionKind, Verdict, Who, decide};
 pub struct Native {
     /// Its id.
     pub id: &'static str,
+    /// What it does (shown by `kiln cap show`).
+    pub description: &'static str,
+    /// Its input schema, as RTFS source.
+    pub input_schema: &'static str,
     /// Its own effects (what it does besides what it runs, which is decided separately).
     pub effects: &'static [Effect],
     /// What it does with its input.
@@ -29,15 +33,49 @@ pub struct Native {
 pub const NATIVES: [Native; 2] = [
     Native {
         id: "planner.register_capability",
+        description: "Registers the one (capability …) an RTFS program yields as a version under generated/, governed",
+        input_schema: "[:map [:source :string]]",
         effects: &[Effect::SelfModify],
         run: register_capability,
     },
     Native {
         id: "planner.execute_plan",
+        description: "Runs an agent-written plan nested in the calling one, under the same budget, governed",
+        input_schema: "[:map [:plan :string]]",
         effects: &[],
         run: execute_plan,
     },
 ];
+
+impl Native {
+    /// Its manifest: the same fields as an installed version's, kind `:native` (built in,
+    /// immutable, never stored).
+    pub fn manifest(&self) -> Value {
+        let schema = rtfs::reader::read_expr(self.input_schema, &Default::default())
+            .map(|f| f.to_value())
+            .unwrap_or_else(|_| kw("any"));
+        Value::map(vec![
+            (kw("id"), Value::str(self.id)),
+            (kw("kind"), kw("native")),
+            (kw("description"), Value::str(self.description)),
+            (kw("input-schema"), schema),
+            (kw("output-schema"), kw("any")),
+            (
+                kw("effects"),
+                Value::vector(if self.effects.is_empty() {
+                    vec![kw("pure")]
+                } else {
+                    self.effects.iter().map(|e| kw(e.as_str())).collect()
+                }),
+            ),
+        ])
+    }
+}
+
+/// The native capability `id`, if there is one.
+pub fn native(id: &str) -> Option<&'static Native> {
+    NATIVES.iter().find(|n| n.id == id)
+}
 
 /// The installed capability id of the RTFS engine that `:rtfs` versions pin.
 pub const ENGINE_ID: &str = "rtfs.engine";
