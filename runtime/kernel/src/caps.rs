@@ -344,11 +344,6 @@ pub(crate) fn schema_check(m: &Value, key: &str, v: &Value, what: &str) -> Resul
     Ok(())
 }
 
-/// Loads the module of a resolved version with the effects and grants its manifest records.
-pub(crate) fn load_for_call(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
-    load(rt, spec)
-}
-
 fn load(rt: &Runtime, spec: &str) -> Result<(Arc<Capability>, Value), Failure> {
     let version = rt.kernel.home.registry.resolve(spec)?;
     load_version(rt, &version)

@@ -119,8 +119,6 @@ pub struct Governed {
     pub(crate) steps_spent: AtomicU64,
     /// Shared with nested runs: `id` → the version this run (tree) uses.
     resolved: Arc<Mutex<std::collections::HashMap<String, Hash>>>,
-    /// Durable entries written (decisions of effectful calls, flushes).
-    pub durable_commits: AtomicU64,
 }
 
 /// Effects whose calls are not "effectful" for the chain's durability rule: logging, and
@@ -148,7 +146,6 @@ impl Governed {
             resolved: Default::default(),
             steps_left: AtomicU64::new(u64::MAX),
             steps_spent: AtomicU64::new(0),
-            durable_commits: AtomicU64::new(0),
         })
     }
 
@@ -164,7 +161,6 @@ impl Governed {
             resolved: self.resolved.clone(),
             steps_left: AtomicU64::new(u64::MAX),
             steps_spent: AtomicU64::new(0),
-            durable_commits: AtomicU64::new(0),
         })
     }
 
@@ -281,7 +277,6 @@ impl Governed {
             .collect();
         records.extend(more);
         self.rt.kernel().append_in_plan(self.plan, records)?;
-        self.durable_commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -483,13 +483,7 @@ impl Kernel {
         approve: bool,
         note: Option<&str>,
     ) -> Result<String, GovError> {
-        let decision = self.decide(&Action {
-            kind: ActionKind::Approve,
-            capability: None,
-            effects: &[],
-            who: Who::Human,
-        })?;
-        let caller = self.caller(Some(decision));
+        let caller = self.decide_human(ActionKind::Approve, None, &[])?;
         let auth = self.authority.authorize(caller.clone(), kiln_store::Decide);
         let registry = self.home.registry.clone();
         let done = kiln_store::approvals::decide(
@@ -543,14 +537,8 @@ impl Kernel {
         file: &str,
     ) -> Result<String, GovError> {
         let proposed = Constitution::parse(text, file).map_err(|e| Failure(e.to_string()))?;
-        let decision = self.decide(&Action {
-            kind: ActionKind::ChangeConstitution,
-            capability: None,
-            effects: &[],
-            who: Who::Human,
-        })?;
+        let caller = self.decide_human(ActionKind::ChangeConstitution, None, &[])?;
         let hash = kiln_store::ObjectStore::put(self.home.objects.as_ref(), text.as_bytes())?;
-        let caller = self.caller(Some(decision));
         let n = kiln_store::approvals::file(
             &self.home.db,
             &self.authority.authorize(caller, kiln_store::Request),
@@ -589,15 +577,8 @@ impl Kernel {
         effects: &[Effect],
     ) -> Result<Registered, GovError> {
         let id = manifest.get_key("id").and_then(Value::as_str).unwrap_or("");
-        let decision = self.decide(&Action {
-            kind: Self::modify_kind(id, effects),
-            capability: Some(id),
-            effects,
-            who: Who::Human,
-        })?;
-        let auth = self
-            .authority
-            .authorize(self.caller(Some(decision)), Register);
+        let caller = self.decide_human(Self::modify_kind(id, effects), Some(id), effects)?;
+        let auth = self.authority.authorize(caller, Register);
         Ok(self.home.registry.register(&auth, manifest, true)?)
     }
 
@@ -607,15 +588,8 @@ impl Kernel {
             Ok(v) => crate::caps::effects_of(&v.manifest)?.into_iter().collect(),
             Err(_) => Vec::new(),
         };
-        let decision = self.decide(&Action {
-            kind: Self::modify_kind(id, &effects),
-            capability: Some(id),
-            effects: &effects,
-            who: Who::Human,
-        })?;
-        let auth = self
-            .authority
-            .authorize(self.caller(Some(decision)), Activate);
+        let caller = self.decide_human(Self::modify_kind(id, &effects), Some(id), &effects)?;
+        let auth = self.authority.authorize(caller, Activate);
         Ok(self.home.registry.rollback(&auth, id, to)?)
     }
 

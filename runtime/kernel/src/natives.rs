@@ -387,7 +387,9 @@ fn check_examples(gov: &Arc<Governed>, desc: &Value, source: &str) -> Result<(),
         return Ok(());
     };
     let kernel = gov.rt.kernel();
-    let (engine, _) = crate::caps::load_for_call(&gov.rt, ENGINE_ID)
+    let (engine, _) = gov
+        .rt
+        .load(ENGINE_ID)
         .map_err(|e| fail(Reason::Unavailable, e.0))?;
     for (i, ex) in examples.items().iter().enumerate() {
         let input = ex.get_key("input").cloned().unwrap_or(Value::Nil);

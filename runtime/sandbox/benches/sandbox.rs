@@ -23,9 +23,7 @@ use std::time::{Duration, Instant};
 
 use kiln_sandbox::{Limits, NoDispatch, Sandbox, SandboxConfig};
 use rtfs::Value;
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Store};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -85,18 +83,7 @@ fn bare_engine(limits: bool) -> Engine {
     c.consume_fuel(limits).epoch_interruption(limits);
     // The same pool as kiln's engine (SandboxConfig::default(): 8 workers × 5 levels), so
     // that instantiation and memory reset cost the same on both sides; only the limits differ.
-    let slots = 40;
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(slots)
-        .total_memories(slots)
-        .total_tables(slots)
-        .max_memories_per_module(1)
-        .max_tables_per_module(4)
-        .table_elements(100_000)
-        .max_memory_size(256 << 20)
-        .max_unused_warm_slots(slots)
-        .linear_memory_keep_resident(2 << 20)
-        .table_keep_resident(64 << 10);
+    let pool = kiln_sandbox::sandbox::pool_config(40, 256 << 20);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&c).expect("engine")
 }

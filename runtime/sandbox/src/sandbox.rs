@@ -227,6 +227,26 @@ fn shared(config: EngineConfig) -> Result<Engine> {
     }
 }
 
+/// The pooling allocator kiln's engine uses: `slots` instances, memories and tables, each
+/// memory at most `max_memory_bytes`. Public so that benchmarks can give a bare-wasmtime
+/// baseline the same pool.
+pub fn pool_config(slots: u32, max_memory_bytes: u64) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .max_memories_per_module(1)
+        .max_tables_per_module(4)
+        .table_elements(100_000)
+        .max_memory_size(max_memory_bytes as usize)
+        .max_unused_warm_slots(slots)
+        // Reset small memories and tables by zeroing instead of madvise: no TLB-shootdown
+        // interrupts to every thread of the process on each call.
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10);
+    pool
+}
+
 fn build_engine(config: EngineConfig) -> Result<Shared> {
     let mut c = Config::new();
     c.consume_fuel(true)
@@ -257,20 +277,10 @@ fn build_engine(config: EngineConfig) -> Result<Shared> {
         .wasm_features(WasmFeatures::STACK_SWITCHING, false)
         .wasm_features(WasmFeatures::COMPONENT_MODEL, false);
     let slots = config.concurrency * (config.max_nesting + 1);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(slots)
-        .total_memories(slots)
-        .total_tables(slots)
-        .max_memories_per_module(1)
-        .max_tables_per_module(4)
-        .table_elements(100_000)
-        .max_memory_size(config.max_memory_bytes as usize)
-        .max_unused_warm_slots(slots)
-        // Reset small memories and tables by zeroing instead of madvise: no TLB-shootdown
-        // interrupts to every thread of the process on each call.
-        .linear_memory_keep_resident(2 << 20)
-        .table_keep_resident(64 << 10);
-    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(
+        slots,
+        config.max_memory_bytes,
+    )));
     let engine = Engine::new(&c).map_err(|e| SandboxError::Internal(e.to_string()))?;
     let ticker = engine.weak();
     let tick = config.epoch_tick;

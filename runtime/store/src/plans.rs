@@ -2,7 +2,6 @@
 //! chain range. A run's id is the seq of its `plan.start` entry, appended in the same
 //! transaction as its row.
 
-use rtfs::Value;
 use rusqlite::{OptionalExtension, params};
 
 use crate::authority::{Append, Authorized};
@@ -149,9 +148,4 @@ pub fn get(db: &Db, run: i64) -> Result<Option<PlanRow>> {
             .optional()?;
         t.map(to_row).transpose()
     })
-}
-
-/// A subject map for messages.
-pub fn subject(run: i64) -> Value {
-    Value::map(vec![(Value::keyword("plan"), Value::Int(run))])
 }
