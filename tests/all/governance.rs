@@ -767,10 +767,14 @@ mod end_to_end {
         assert!(per_call > 0);
         // A budget of ten calls; the plan tries a hundred and catches every capability error,
         // but the budget is a limit, not a capability error: the plan stops.
-        let text = kiln::governance::constitution::DEFAULT.replace(
-            ":plan-wasm-fuel 10000000000",
-            &format!(":plan-wasm-fuel {}", per_call * 10),
-        );
+        let text = kiln::governance::constitution::DEFAULT
+            .replace(
+                ":plan-wasm-fuel 10000000000",
+                &format!(":plan-wasm-fuel {}", per_call * 10),
+            )
+            .replace(":plan-steps 10000000", ":plan-steps 100000")
+            // (Level 2: an agent's pure plan runs without approval, for the nested case.)
+            .replace(":trust-level 0", ":trust-level 2");
         let f = h.parent().unwrap().join("small.rtfs");
         std::fs::write(&f, text).unwrap();
         assert_eq!(
@@ -807,6 +811,48 @@ mod end_to_end {
         let end: serde_json::Value = serde_json::from_str(out(&o).lines().last().unwrap()).unwrap();
         assert_eq!(end["outcome"], "error");
         assert!(end["cost"]["fuel"].as_i64().unwrap() <= per_call * 10);
+        // The stop is a refusal by quota: named with its value, on the chain, in the run.
+        let quotas = |h: &Path| -> Vec<serde_json::Value> {
+            let o = kiln(h, &["--json", "chain", "show", "--kind", "quota"]);
+            out(&o)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let q = quotas(&h);
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0]["subject"]["quota"], "plan-wasm-fuel");
+        assert_eq!(q[0]["subject"]["max"], per_call * 10);
+        assert_eq!(q[0]["subject"]["plan"], end["subject"]["plan"]);
+        // The step budget likewise, for a plan that computes forever without calling.
+        let spin = plan(&h, "spin.rtfs", "(loop [i 0] (recur (inc i)))");
+        let o = kiln(&h, &["run", spin.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("steps limit of 100000"), "{}", err(&o));
+        let q = quotas(&h);
+        assert_eq!(q.len(), 2, "{q:?}");
+        assert_eq!(q[1]["subject"]["quota"], "plan-steps");
+        assert_eq!(q[1]["subject"]["max"], 100000);
+        // Inside planner.execute_plan the nested run's stop is recorded in the nested run.
+        let nested = plan(
+            &h,
+            "nested-spin.rtfs",
+            r#"(try (call :planner.execute_plan {:plan "(loop [i 0] (recur (inc i)))"})
+                    (catch :error/capability e (:reason (ex-data e))))"#,
+        );
+        let o = kiln(&h, &["run", nested.to_str().unwrap()]);
+        // The nested run stops first (its entry in its own run), and since its steps are the
+        // calling plan's, the calling plan stops on the same quota too.
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        let q = quotas(&h);
+        assert_eq!(q.len(), 4, "{q:?} {}", err(&o));
+        for e in &q[2..] {
+            assert_eq!(e["subject"]["quota"], "plan-steps");
+            assert_eq!(e["subject"]["max"], 100000);
+        }
+        assert_ne!(q[2]["plan"], q[3]["plan"]);
+        let o = kiln(&h, &["plans", "show", q[2]["plan"].to_string().as_str()]);
+        assert!(out(&o).contains("<planner.execute_plan>"), "{}", out(&o));
     }
 
     #[test]
@@ -1359,13 +1405,94 @@ mod end_to_end {
     }
 
     #[test]
-    fn natives_have_manifests_and_their_inputs_are_checked() {
+    fn natives_are_registered_versions_and_their_inputs_are_checked() {
         let h = home("natives");
         let o = kiln(&h, &["cap", "list"]);
         for id in ["planner.register_capability", "planner.execute_plan"] {
-            assert!(out(&o).contains(id), "{}", out(&o));
+            let line = out(&o)
+                .lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or_else(|| panic!("{id} not listed: {}", out(&o)))
+                .to_string();
+            // A content-addressed version of kind native, like any other.
+            assert!(line.contains(" v1 ") && line.contains("native"), "{line}");
         }
         assert!(out(&o).contains("[:self-modify]"), "{}", out(&o));
+        // Registered by the kernel at the first start, each after the human's decision.
+        let natives = |h: &Path| -> Vec<serde_json::Value> {
+            let o = kiln(h, &["--json", "chain", "show", "--kind", "cap.register"]);
+            out(&o)
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|e| e["subject"]["kind"] == "native")
+                .collect()
+        };
+        let first = natives(&h);
+        assert_eq!(first.len(), 2, "{first:?}");
+        for e in &first {
+            assert_eq!(e["principal"], "human");
+            let o = kiln(&h, &["--json", "chain", "show", "--kind", "decision"]);
+            let parent = e["parent"].as_i64().unwrap();
+            assert!(
+                out(&o).lines().any(|l| {
+                    let d: serde_json::Value = serde_json::from_str(l).unwrap();
+                    d["seq"] == parent && d["subject"]["capability"] == e["subject"]["id"]
+                }),
+                "{e} names its decision"
+            );
+        }
+        let o = kiln(&h, &["cap", "history", "planner.execute_plan"]);
+        assert!(out(&o).contains("v1"), "{}", out(&o));
+        // Later starts find them in place: nothing new is registered.
+        kiln(&h, &["cap", "list"]);
+        assert_eq!(natives(&h).len(), 2);
+        // Nobody moves a native: the human's rollback is refused before anything is decided.
+        let before = kinds(&h).len();
+        let o = kiln(&h, &["cap", "rollback", "planner.execute_plan"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            err(&o).contains("reserved for kiln's native"),
+            "{}",
+            err(&o)
+        );
+        assert_eq!(
+            kinds(&h).len(),
+            before,
+            "a refused rollback decides nothing"
+        );
+        // Only the active version runs; a pin to anything else is :unknown, on the chain.
+        let p = plan(
+            &h,
+            "pin.rtfs",
+            "(try (call \"planner.execute_plan@00000000\" {:plan \"1\"}) (catch :error/capability e (:reason (ex-data e))))",
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(out(&o).trim(), ":unknown", "{}", err(&o));
+        let o = kiln(&h, &["cap", "show", "planner.execute_plan"]);
+        let version = out(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("version:  "))
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let p = plan(
+            &h,
+            "pin2.rtfs",
+            &format!(
+                "(call \"planner.execute_plan@{}\" {{:plan \"(+ 1 2)\"}})",
+                &version[..10]
+            ),
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        // The active version, pinned, is the native itself (here asking for approval of the plan).
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert!(
+            err(&o).contains("executing the plan needs a human's approval"),
+            "{}",
+            err(&o)
+        );
         let o = kiln(&h, &["cap", "show", "planner.execute_plan"]);
         assert!(out(&o).contains(":kind :native"), "{}", out(&o));
         assert!(

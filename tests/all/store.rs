@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kiln_store::chain::Head;
 use kiln_store::{
     Activate, Append, Authority, Authorized, Caller, Collect, Hash, Home, ObjectStore, Record,
-    Register, Registry, StoreError,
+    Register, RegisterNative, Registry, StoreError,
 };
 use rtfs::Value;
 
@@ -210,6 +210,84 @@ fn registry_operations_table() {
     drop(home);
     let home = Home::open(&dir).unwrap();
     assert_eq!(home.registry.resolve("a").unwrap().row.hash, named["a#2"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn native_versions_enter_only_through_register_native_and_never_move() {
+    let dir = temp("natives");
+    let (home, auth) = Home::open_governed(&dir).unwrap();
+    let reg = &home.registry;
+    let nat = |a: &Authority| a.authorize(Caller::human(), RegisterNative);
+    let imp = home
+        .objects
+        .put(b"kiln native capability planner.x")
+        .unwrap();
+    let native = |id: &str, extra: &str| {
+        let src = format!(
+            r#"{{:id "{id}" :kind :native :module "{}" {extra}}}"#,
+            imp.hex()
+        );
+        rtfs::reader::read_expr(&src, &Default::default())
+            .unwrap()
+            .to_value()
+    };
+    // A native version registers and is active at once; the same content is the same version.
+    let v1 = reg
+        .register_native(&nat(&auth), &native("planner.x", ":description \"one\""))
+        .unwrap();
+    assert!(v1.new && v1.activated);
+    let again = reg
+        .register_native(&nat(&auth), &native("planner.x", ":description \"one\""))
+        .unwrap();
+    assert_eq!(
+        (again.hash, again.new, again.activated),
+        (v1.hash, false, false)
+    );
+    // A changed native (a new kiln) is a new version whose parent is the old one.
+    let v2 = reg
+        .register_native(&nat(&auth), &native("planner.x", ":description \"two\""))
+        .unwrap();
+    assert!(v2.new && v2.activated);
+    let history = reg.history("planner.x").unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].parent, Some(v1.hash));
+    assert_eq!(history[1].kind, "native");
+    assert_eq!(reg.resolve("planner.x").unwrap().row.hash, v2.hash);
+    // Nothing moves it: not activate, not rollback, not a plain register of any kind.
+    let prefix = v1.hash.hex()[..8].to_string();
+    assert!(matches!(
+        reg.activate(&mv(&auth), "planner.x", &prefix),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        reg.rollback(&mv(&auth), "planner.x", None),
+        Err(StoreError::Invalid(_))
+    ));
+    let m = home.objects.put(b"\0asm\x01\0\0\0").unwrap();
+    assert!(matches!(
+        reg.register(&rg(&auth), &manifest("planner.x", &m, ""), true),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        reg.register(
+            &rg(&auth),
+            &native("planner.x", ":description \"three\""),
+            true
+        ),
+        Err(StoreError::Invalid(_))
+    ));
+    // register_native takes only :native manifests, only in a native namespace.
+    assert!(matches!(
+        reg.register_native(&nat(&auth), &native("text.x", "")),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        reg.register_native(&nat(&auth), &manifest("planner.y", &m, "")),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(reg.resolve("planner.x").unwrap().row.hash, v2.hash);
+    assert!(home.verify(None).unwrap().problems.is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -496,7 +574,8 @@ fn tampering_with_any_object_or_chain_row_is_named_by_verify() {
     for seq in 1..=rows {
         for edit in [
             "UPDATE chain SET body = CAST(REPLACE(CAST(body AS TEXT), 'ok', 'no') AS BLOB) WHERE seq = ?1",
-            "UPDATE chain SET hash = '00' || substr(hash, 3) WHERE seq = ?1",
+            // (A hash that already starts with 00 gets ff: the edit always changes it.)
+            "UPDATE chain SET hash = (CASE WHEN substr(hash, 1, 2) = '00' THEN 'ff' ELSE '00' END) || substr(hash, 3) WHERE seq = ?1",
             "UPDATE chain SET kind = 'forged' WHERE seq = ?1",
         ] {
             copy_dir(&clean, &work);

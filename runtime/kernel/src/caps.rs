@@ -300,16 +300,6 @@ fn install_manifest(
 /// `kiln cap list`: one line per active capability.
 pub fn list(rt: &Runtime) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
-    for n in crate::natives::NATIVES.iter() {
-        let m = n.manifest();
-        out.push(format!(
-            "{:<32} {:<12}  v-   {:<6} {}",
-            n.id,
-            "(built in)",
-            "native",
-            rtfs::print::print(m.get_key("effects").unwrap_or(&Value::Nil))
-        ));
-    }
     for r in rt.kernel.home.registry.list()? {
         let m = rt.kernel.home.registry.manifest(&r.hash)?;
         let effects = rtfs::print::print(m.get_key("effects").unwrap_or(&Value::Nil));
@@ -364,6 +354,12 @@ pub(crate) fn load_version(
 ) -> Result<(Arc<Capability>, Value), Failure> {
     if let Some(hit) = cached_version(rt, &version.row.hash) {
         return Ok(hit);
+    }
+    if version.row.kind == "native" {
+        return Err(Failure(format!(
+            "{} is native: kiln runs it itself, not in the sandbox",
+            version.row.id
+        )));
     }
     let bytes = rt.kernel.home.objects.get(&version.row.module)?;
     let mut effects = effects_of(&version.manifest)?;

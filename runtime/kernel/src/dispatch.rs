@@ -305,7 +305,7 @@ impl Governed {
             Some((base, _)) => (base, true),
             None => (spec, false),
         };
-        if let Some(native) = crate::natives::NATIVES.iter().find(|n| n.id == id) {
+        if let Some(native) = crate::natives::native(id) {
             if nested.is_some() {
                 // Natives run plans and the sandbox themselves: a plan may call them, a
                 // capability may not (refused, and on the chain).
@@ -323,7 +323,38 @@ impl Governed {
                 );
                 return Err(fail(Reason::Unavailable, m));
             }
-            crate::caps::schema_check(&native.manifest(), "input-schema", arg, "input")
+            // Resolved like any version: the registered manifest's schema and effects hold;
+            // only the active version can run (its implementation is this build's).
+            let registry = &self.rt.kernel().home.registry;
+            let version = match (registry.resolve(id), pinned) {
+                (Ok(active), false) => Ok(active),
+                (Ok(active), true) => match registry.resolve(spec) {
+                    Ok(v) if v.row.hash == active.row.hash => Ok(v),
+                    Ok(_) => Err(format!(
+                        "{spec}: only the active version of a native capability runs (this kiln's)"
+                    )),
+                    Err(e) => Err(e.to_string()),
+                },
+                (Err(e), _) => Err(e.to_string()),
+            };
+            let version = match version {
+                Ok(v) => v,
+                Err(m) => {
+                    self.buffer(
+                        "call",
+                        &Value::map(vec![
+                            (kw("capability"), Value::str(spec)),
+                            (kw("error"), Value::str(&m)),
+                        ]),
+                        PendingParts {
+                            outcome: "unknown",
+                            ..PendingParts::default()
+                        },
+                    );
+                    return Err(fail(Reason::Unknown, m));
+                }
+            };
+            crate::caps::schema_check(&version.manifest, "input-schema", arg, "input")
                 .map_err(|e| fail(Reason::InvalidInput, format!("{id}: {}", e.0)))?;
             return (native.run)(self, arg);
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use kiln_sandbox::Effect;
 use kiln_store::{
     Activate, Append, Authority, Caller, Collect, Context, GcReport, Hash, Home, Moved, Record,
-    Register, Registered, Registry,
+    Register, RegisterNative, Registered, Registry,
 };
 use rtfs::Value;
 
@@ -157,7 +157,7 @@ impl Kernel {
         .into_iter()
         .min()
         .unwrap_or(0);
-        Ok(Kernel {
+        let kernel = Kernel {
             home,
             authority,
             constitution_hash: Hash::of(source.as_bytes()),
@@ -169,7 +169,9 @@ impl Kernel {
             session: Context::human(),
             started: Mutex::new(None),
             agent_versions: std::sync::atomic::AtomicU64::new(0),
-        })
+        };
+        kernel.sync_natives()?;
+        Ok(kernel)
     }
 
     fn caller(&self, parent: Option<u64>) -> Caller {
@@ -570,6 +572,41 @@ impl Kernel {
         }
     }
 
+    /// Registers kiln's native capabilities in the registry like any version (kind
+    /// `:native`), when the active version's content differs from this build's (a new home, a
+    /// new kiln): the human's decision first, then the version, both on the chain. A version
+    /// refused by the constitution stays unregistered (and its calls `:unknown`).
+    fn sync_natives(&self) -> Result<(), Failure> {
+        for native in crate::natives::NATIVES.iter() {
+            let manifest = native.manifest();
+            let active = self.home.registry.resolve(native.id).ok();
+            if let (Some(v), Some(existing)) = (
+                &active,
+                self.home.registry.existing_version(native.id, &manifest)?,
+            ) && v.row.hash == existing
+            {
+                continue;
+            }
+            kiln_store::ObjectStore::put(
+                self.home.objects.as_ref(),
+                native.implementation().as_bytes(),
+            )?;
+            let caller = match self.decide_human(
+                Self::modify_kind(native.id, native.effects),
+                Some(native.id),
+                native.effects,
+            ) {
+                Ok(c) => c,
+                Err(GovError::Blocked(_)) => continue,
+                Err(GovError::Failed(f)) => return Err(f),
+            };
+            self.home
+                .registry
+                .register_native(&self.authority.authorize(caller, RegisterNative), &manifest)?;
+        }
+        Ok(())
+    }
+
     /// `kiln cap install`: the human registers and activates a version.
     pub fn register_as_human(
         &self,
@@ -577,6 +614,7 @@ impl Kernel {
         effects: &[Effect],
     ) -> Result<Registered, GovError> {
         let id = manifest.get_key("id").and_then(Value::as_str).unwrap_or("");
+        kiln_store::registry::check_mutable(id)?;
         let caller = self.decide_human(Self::modify_kind(id, effects), Some(id), effects)?;
         let auth = self.authority.authorize(caller, Register);
         Ok(self.home.registry.register(&auth, manifest, true)?)
@@ -584,6 +622,8 @@ impl Kernel {
 
     /// `kiln cap rollback`: the human moves an active pointer back.
     pub fn rollback_as_human(&self, id: &str, to: Option<&str>) -> Result<Moved, GovError> {
+        // Natives are immutable for everyone: refused before anything is decided.
+        kiln_store::registry::check_mutable(id)?;
         let effects = match self.home.registry.resolve(id) {
             Ok(v) => crate::caps::effects_of(&v.manifest)?.into_iter().collect(),
             Err(_) => Vec::new(),

@@ -48,8 +48,19 @@ pub const NATIVES: [Native; 2] = [
 ];
 
 impl Native {
-    /// Its manifest: the same fields as an installed version's, kind `:native` (built in,
-    /// immutable, never stored).
+    /// The text of the object a native version's `:module` names: what implements it (this
+    /// build of kiln), so a new kiln with a changed native is a new version.
+    pub fn implementation(&self) -> String {
+        format!(
+            "kiln native capability {}\nimplemented by kiln {} (runtime/kernel/src/natives.rs)\n",
+            self.id,
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+
+    /// Its manifest: the same fields as an installed version's, kind `:native`, `:module` the
+    /// implementation's object. The kernel registers it at start (immutable: no agent or
+    /// human registers, activates or rolls back a version in a native namespace).
     pub fn manifest(&self) -> Value {
         let schema = rtfs::reader::read_expr(self.input_schema, &Default::default())
             .map(|f| f.to_value())
@@ -57,6 +68,10 @@ impl Native {
         Value::map(vec![
             (kw("id"), Value::str(self.id)),
             (kw("kind"), kw("native")),
+            (
+                kw("module"),
+                Value::str(&kiln_store::Hash::of(self.implementation().as_bytes()).hex()),
+            ),
             (kw("description"), Value::str(self.description)),
             (kw("input-schema"), schema),
             (kw("output-schema"), kw("any")),
@@ -309,16 +324,13 @@ fn covers_callees(
     }
     for target in &analysis.call_targets {
         let base = target.split('@').next().unwrap_or(target);
-        let theirs: Vec<Effect> = match NATIVES.iter().find(|n| n.id == base) {
-            Some(n) => n.effects.to_vec(),
-            None => match gov.rt.kernel().home.registry.resolve(base) {
-                Ok(v) => crate::caps::effects_of(&v.manifest)
-                    .map_err(|e| fail(Reason::Failed, e.0))?
-                    .into_iter()
-                    .collect(),
-                // Not installed: the call will fail as :unknown when it is made.
-                Err(_) => Vec::new(),
-            },
+        let theirs: Vec<Effect> = match gov.rt.kernel().home.registry.resolve(base) {
+            Ok(v) => crate::caps::effects_of(&v.manifest)
+                .map_err(|e| fail(Reason::Failed, e.0))?
+                .into_iter()
+                .collect(),
+            // Not installed: the call will fail as :unknown when it is made.
+            Err(_) => Vec::new(),
         };
         if let Some(missing) = theirs.iter().find(|e| !declared.contains(e)) {
             return Err(fail(
@@ -502,9 +514,6 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
     // Pure: literal targets only, each an active version declaring no effects.
     let pure = analysis.dynamic_calls == 0
         && analysis.call_targets.iter().all(|id| {
-            if let Some(n) = NATIVES.iter().find(|n| n.id == id) {
-                return n.effects.is_empty();
-            }
             kernel
                 .home
                 .registry
@@ -607,7 +616,11 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
         .and_then(|p| it.run(&p, &mut host));
     gov.steps_spent
         .fetch_add(it.last_steps(), std::sync::atomic::Ordering::SeqCst);
-    let flushed = child.flush();
+    let stopped = match &result {
+        Err(e) => crate::plan::record_budget_stop(&child, e),
+        Ok(_) => Ok(()),
+    };
+    let flushed = stopped.and_then(|()| child.flush());
     let outcome = if result.is_ok() && flushed.is_ok() {
         "ok"
     } else {

@@ -77,6 +77,40 @@ impl Host for PlanHost {
     }
 }
 
+/// When a run stopped on one of the constitution's plan budgets (steps, wasm fuel, wall
+/// time), records the refusal as a `quota` entry naming the quota and its value.
+pub(crate) fn record_budget_stop(gov: &Governed, e: &rtfs::Error) -> Result<(), Failure> {
+    if !e.is(rtfs::Kind::Limit) {
+        return Ok(());
+    }
+    let q = &gov.rt.kernel().constitution.quotas;
+    let (quota, max) = match e.data().get_key("limit") {
+        Some(Value::Keyword(k)) if k.as_str() == "steps" => ("plan-steps", q.plan_steps),
+        Some(Value::Keyword(k)) if k.as_str() == "wasm-fuel" => {
+            ("plan-wasm-fuel", q.plan_wasm_fuel)
+        }
+        Some(Value::Keyword(k)) if k.as_str() == "time" => ("plan-ms", q.plan_ms),
+        _ => return Ok(()),
+    };
+    gov.record_now(
+        "quota",
+        Value::map(vec![
+            (Value::keyword("quota"), Value::keyword(quota)),
+            (
+                Value::keyword("max"),
+                Value::Int(max.min(i64::MAX as u64) as i64),
+            ),
+            (
+                Value::keyword("plan"),
+                gov.plan.map_or(Value::Nil, |p| Value::Int(p as i64)),
+            ),
+            (Value::keyword("message"), Value::str(e.message())),
+        ]),
+        "stopped",
+    )
+    .map_err(|f| Failure(f.message))
+}
+
 fn blocked(e: &rtfs::Error) -> bool {
     let reason = e.data().get_key("reason");
     matches!(reason, Some(Value::Keyword(k))
@@ -108,7 +142,7 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
     let worker_gov = gov.clone();
     let steps_limit = q.plan_steps;
     let plan_ms = q.plan_ms;
-    let (end, steps) = rt
+    let (end, steps, stopped) = rt
         .sandbox()
         .run_on_worker(move || {
             let limits = rtfs::Limits {
@@ -124,6 +158,10 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
                 .compile(&source, Some(&name))
                 .and_then(|p| it.run(&p, &mut host));
             let steps = it.last_steps();
+            let stopped = match &result {
+                Err(e) => record_budget_stop(&host.gov, e).err(),
+                Ok(_) => None,
+            };
             let end = match result {
                 Ok(v) => match rtfs::encoding::encode(&v) {
                     Ok(bytes) => PlanEnd::Value(bytes),
@@ -144,9 +182,12 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
                     },
                 },
             };
-            (end, steps)
+            (end, steps, stopped)
         })
         .map_err(|e| Failure(e.to_string()))?;
+    if let Some(e) = stopped {
+        return Err(e);
+    }
     gov.flush()?;
     let fuel = budget.fuel_total - budget.fuel_left();
     let outcome = match &end {

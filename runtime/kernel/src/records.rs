@@ -22,23 +22,6 @@ fn short(h: &Hash) -> String {
 
 /// `kiln cap show ID[@PREFIX]`: the version's row and its whole manifest.
 pub fn show(home: &Home, spec: &str) -> Result<Vec<String>, Failure> {
-    if let Some(n) = crate::natives::native(spec) {
-        let mut out = vec![
-            format!("id:       {}", n.id),
-            "version:  built in (native, immutable)".to_string(),
-            "manifest:".to_string(),
-        ];
-        if let Some(m) = n.manifest().as_map() {
-            for (k, val) in m.entries().iter() {
-                out.push(format!(
-                    "  {} {}",
-                    rtfs::print::print(k),
-                    rtfs::print::print(val)
-                ));
-            }
-        }
-        return Ok(out);
-    }
     let v = home.registry.resolve(spec)?;
     let r = &v.row;
     let mut out = vec![

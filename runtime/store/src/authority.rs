@@ -52,6 +52,11 @@ impl<A> Authorized<A> {
 #[derive(Clone, Copy, Debug)]
 pub struct Register;
 
+/// Registering (and activating) a version of one of kiln's own native capabilities: the
+/// only way a version enters a native namespace, and only the kernel does it, at start.
+#[derive(Clone, Copy, Debug)]
+pub struct RegisterNative;
+
 /// Moving an active pointer: activate, rollback.
 #[derive(Clone, Copy, Debug)]
 pub struct Activate;

@@ -18,7 +18,9 @@ pub mod objects;
 pub mod plans;
 pub mod registry;
 
-pub use authority::{Activate, Append, Authority, Authorized, Collect, Decide, Register, Request};
+pub use authority::{
+    Activate, Append, Authority, Authorized, Collect, Decide, Register, RegisterNative, Request,
+};
 pub use chain::{ChainStore, Context, Cost, Entry, Head, Principal, Record};
 pub use error::{Result, StoreError};
 pub use hash::Hash;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use rtfs::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::authority::{Activate, Authorized, Register};
+use crate::authority::{Activate, Authorized, Register, RegisterNative};
 use crate::chain::{self, Context, Record};
 use crate::db::Db;
 use crate::error::{Result, StoreError};
@@ -124,6 +124,15 @@ pub trait Registry {
         auth: &Authorized<Register>,
         manifest: &Value,
         activate: bool,
+    ) -> Result<Registered>;
+    /// Registers and activates a version of a native capability (kind `:native`, an id in a
+    /// native namespace, `:module` naming the object that identifies the built-in
+    /// implementation). The same content is the same version; nothing else can enter or move
+    /// a native namespace.
+    fn register_native(
+        &self,
+        auth: &Authorized<RegisterNative>,
+        manifest: &Value,
     ) -> Result<Registered>;
     /// Makes the version of `id` named by `prefix` (≥ 4 hex digits) active.
     fn activate(&self, auth: &Authorized<Activate>, id: &str, prefix: &str) -> Result<Moved>;
@@ -325,6 +334,149 @@ fn hash_value(h: Option<Hash>) -> Value {
 }
 
 impl SqliteRegistry {
+    /// Registers one version (see [`Registry::register`]); `native` for kiln's own.
+    fn register_version(
+        &self,
+        caller: &Caller,
+        manifest: &Value,
+        activate: bool,
+        native: bool,
+    ) -> Result<Registered> {
+        let id = manifest
+            .get_key("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| StoreError::Invalid("manifest needs a string :id".into()))?
+            .to_string();
+        check_id(&id)?;
+        let kind = match manifest.get_key("kind") {
+            Some(Value::Keyword(k)) if !native && matches!(k.as_str(), "wasm" | "rtfs") => {
+                check_mutable(&id)?;
+                k.as_str().to_string()
+            }
+            Some(Value::Keyword(k)) if native && k.as_str() == "native" => {
+                if check_mutable(&id).is_ok() {
+                    return Err(StoreError::Invalid(format!(
+                        "{id}: native capabilities live in a native namespace ({})",
+                        NATIVE_NAMESPACES.join(", ")
+                    )));
+                }
+                k.as_str().to_string()
+            }
+            _ if native => {
+                return Err(StoreError::Invalid(
+                    "a native capability's manifest has :kind :native".into(),
+                ));
+            }
+            _ => {
+                return Err(StoreError::Invalid(
+                    "manifest needs :kind :wasm or :rtfs".into(),
+                ));
+            }
+        };
+        let module = match manifest.get_key("module") {
+            Some(Value::Str(s)) => Hash::parse(s.as_str()),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            StoreError::Invalid("manifest :module must be a SHA-256 hex string".into())
+        })?;
+        if kind == "rtfs" {
+            for k in ["engine", "program"] {
+                if !matches!(manifest.get_key(k), Some(Value::Str(_))) {
+                    return Err(StoreError::Invalid(format!(
+                        "an :rtfs manifest needs :{k} (the object's hash)"
+                    )));
+                }
+            }
+        }
+        let refs = references(manifest)?;
+        let manifest = match manifest.get_key("parent") {
+            Some(_) => manifest.clone(),
+            None => self.with_parent(&id, manifest)?,
+        };
+        let parent = match manifest.get_key("parent") {
+            Some(Value::Str(s)) => Some(Hash::parse(s.as_str()).ok_or_else(|| {
+                StoreError::Invalid("manifest :parent must be a version hash or nil".into())
+            })?),
+            Some(Value::Nil) | None => None,
+            Some(_) => {
+                return Err(StoreError::Invalid(
+                    "manifest :parent must be a version hash or nil".into(),
+                ));
+            }
+        };
+        let bytes = rtfs::encoding::encode(&manifest)
+            .map_err(|e| StoreError::Invalid(format!("manifest is not data: {e}")))?;
+        // The object first: no row ever references a missing object.
+        let hash = self.objects.put(&bytes)?;
+        self.db.write(caller.deadline, |tx| {
+            // Under the write lock, so `gc` (which deletes only under it) cannot remove them
+            // between this check and the commit.
+            for r in &refs {
+                if !self.objects.has(r) {
+                    return Err(StoreError::Missing(*r));
+                }
+            }
+            if !self.objects.has(&hash) {
+                self.objects.put(&bytes)?;
+            }
+            let exists: bool = tx
+                .query_row(
+                    "SELECT 1 FROM versions WHERE hash = ?1",
+                    [hash.hex()],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .unwrap_or(false);
+            if !exists {
+                let seq: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "INSERT INTO versions (hash, id, seq, kind, module, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        hash.hex(),
+                        id,
+                        seq,
+                        kind,
+                        module.hex(),
+                        parent.map(|p| p.hex()),
+                        chain::now_ms() / 1000
+                    ],
+                )?;
+            }
+            let entry = chain::append_one(
+                tx,
+                &caller.context,
+                Record::ok(
+                    "cap.register",
+                    subject(vec![
+                        ("id", Value::str(&id)),
+                        ("version", Value::str(&hash.hex())),
+                        ("kind", Value::keyword(&kind)),
+                        ("module", Value::str(&module.hex())),
+                        ("new", Value::Bool(!exists)),
+                    ]),
+                ),
+            )?;
+            let activated = if activate {
+                let back = Self::push_point(tx, &id)?;
+                self.move_to(tx, caller, &id, hash, "activate", back)?
+                    .changed
+            } else {
+                false
+            };
+            Ok(Registered {
+                hash,
+                new: !exists,
+                activated,
+                entry: entry.seq,
+            })
+        })
+    }
+
     /// The registry in `db`, with its objects.
     pub fn new(db: Arc<Db>, objects: Arc<dyn ObjectStore>) -> SqliteRegistry {
         SqliteRegistry { db, objects }
@@ -557,126 +709,15 @@ impl Registry for SqliteRegistry {
         manifest: &Value,
         activate: bool,
     ) -> Result<Registered> {
-        let caller = auth.caller();
-        let id = manifest
-            .get_key("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| StoreError::Invalid("manifest needs a string :id".into()))?
-            .to_string();
-        check_id(&id)?;
-        check_mutable(&id)?;
-        let kind = match manifest.get_key("kind") {
-            Some(Value::Keyword(k)) if matches!(k.as_str(), "wasm" | "rtfs") => {
-                k.as_str().to_string()
-            }
-            _ => {
-                return Err(StoreError::Invalid(
-                    "manifest needs :kind :wasm or :rtfs".into(),
-                ));
-            }
-        };
-        let module = match manifest.get_key("module") {
-            Some(Value::Str(s)) => Hash::parse(s.as_str()),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            StoreError::Invalid("manifest :module must be a SHA-256 hex string".into())
-        })?;
-        if kind == "rtfs" {
-            for k in ["engine", "program"] {
-                if !matches!(manifest.get_key(k), Some(Value::Str(_))) {
-                    return Err(StoreError::Invalid(format!(
-                        "an :rtfs manifest needs :{k} (the object's hash)"
-                    )));
-                }
-            }
-        }
-        let refs = references(manifest)?;
-        let manifest = match manifest.get_key("parent") {
-            Some(_) => manifest.clone(),
-            None => self.with_parent(&id, manifest)?,
-        };
-        let parent = match manifest.get_key("parent") {
-            Some(Value::Str(s)) => Some(Hash::parse(s.as_str()).ok_or_else(|| {
-                StoreError::Invalid("manifest :parent must be a version hash or nil".into())
-            })?),
-            Some(Value::Nil) | None => None,
-            Some(_) => {
-                return Err(StoreError::Invalid(
-                    "manifest :parent must be a version hash or nil".into(),
-                ));
-            }
-        };
-        let bytes = rtfs::encoding::encode(&manifest)
-            .map_err(|e| StoreError::Invalid(format!("manifest is not data: {e}")))?;
-        // The object first: no row ever references a missing object.
-        let hash = self.objects.put(&bytes)?;
-        self.db.write(caller.deadline, |tx| {
-            // Under the write lock, so `gc` (which deletes only under it) cannot remove them
-            // between this check and the commit.
-            for r in &refs {
-                if !self.objects.has(r) {
-                    return Err(StoreError::Missing(*r));
-                }
-            }
-            if !self.objects.has(&hash) {
-                self.objects.put(&bytes)?;
-            }
-            let exists: bool = tx
-                .query_row(
-                    "SELECT 1 FROM versions WHERE hash = ?1",
-                    [hash.hex()],
-                    |_| Ok(true),
-                )
-                .optional()?
-                .unwrap_or(false);
-            if !exists {
-                let seq: i64 = tx.query_row(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE id = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )?;
-                tx.execute(
-                    "INSERT INTO versions (hash, id, seq, kind, module, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        hash.hex(),
-                        id,
-                        seq,
-                        kind,
-                        module.hex(),
-                        parent.map(|p| p.hex()),
-                        chain::now_ms() / 1000
-                    ],
-                )?;
-            }
-            let entry = chain::append_one(
-                tx,
-                &caller.context,
-                Record::ok(
-                    "cap.register",
-                    subject(vec![
-                        ("id", Value::str(&id)),
-                        ("version", Value::str(&hash.hex())),
-                        ("kind", Value::keyword(&kind)),
-                        ("module", Value::str(&module.hex())),
-                        ("new", Value::Bool(!exists)),
-                    ]),
-                ),
-            )?;
-            let activated = if activate {
-                let back = Self::push_point(tx, &id)?;
-                self.move_to(tx, caller, &id, hash, "activate", back)?
-                    .changed
-            } else {
-                false
-            };
-            Ok(Registered {
-                hash,
-                new: !exists,
-                activated,
-                entry: entry.seq,
-            })
-        })
+        self.register_version(auth.caller(), manifest, activate, false)
+    }
+
+    fn register_native(
+        &self,
+        auth: &Authorized<RegisterNative>,
+        manifest: &Value,
+    ) -> Result<Registered> {
+        self.register_version(auth.caller(), manifest, true, true)
     }
 
     fn activate(&self, auth: &Authorized<Activate>, id: &str, prefix: &str) -> Result<Moved> {
