@@ -1258,6 +1258,189 @@ mod end_to_end {
         assert!(by_agent("decision", "net.fetch"), "denied call recorded");
     }
 
+    /// Every attacker × every attack: an RTFS plan, a guest through `kiln.call` and an RTFS
+    /// capability (in rtfs-engine) each try to approve a pending request, grant themselves a
+    /// directory, raise the trust level, replace the constitution and call a denied
+    /// capability. Each attempt fails with its reason and is on the chain as the agent's.
+    #[test]
+    fn every_attacker_fails_every_attack_and_each_attempt_is_on_the_chain() {
+        let h = home("attack-matrix");
+        let dir = h.parent().unwrap().to_path_buf();
+        // Full autonomy, so the agent's attacker capability is active at once; human-only
+        // actions stay the human's at every level.
+        at_trust(&h, 4);
+        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+        let o = install(
+            &h,
+            &echo,
+            "net.fetch",
+            r#"(capability "net.fetch" :effects [:net])"#,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        // The guest: calls the capability its input names (nil argument) and fails with the
+        // reply's error.
+        let wasm = crate::sandbox::guest(
+            r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
+            r#"(call $call (i32.add (local.get $ptr) (i32.const 1))
+                           (i32.sub (local.get $len) (i32.const 1))
+                           (i32.const 96) (i32.const 1))"#,
+            r#"(data (i32.const 96) "\f6")"#,
+        );
+        let file = dir.join("caller.wasm");
+        std::fs::write(&file, wasm).unwrap();
+        let o = install(
+            &h,
+            &file,
+            "x.caller",
+            r#"(capability "x.caller" :effects [:call])"#,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        // The RTFS capability, written by an agent's plan: calls the id it is given.
+        let p = plan(
+            &h,
+            "attacker.rtfs",
+            r#"(call :planner.register_capability {:source "(capability \"attacker\" :effects [:call]
+                 :implementation (fn [id] (try (call id nil) (catch :error/capability e (:reason (ex-data e))))))"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert!(out(&o).contains(":status :active"), "{}", err(&o));
+        // The prize: a constitution the human proposed and has not approved.
+        let prize = dir.join("prize.rtfs");
+        std::fs::write(
+            &prize,
+            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 1"),
+        )
+        .unwrap();
+        let o = kiln(&h, &["constitution", "propose", prize.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let pending = kiln(&h, &["approvals", "list"]);
+        assert_eq!(out(&pending).lines().count(), 1, "{}", out(&pending));
+        let request = out(&pending)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches('#')
+            .to_string();
+        // What each attack names. None of the first six exists at any level: there is no
+        // capability that approves, grants, raises trust or replaces the constitution.
+        let attacks = [
+            ("kiln.approve", "unknown"),
+            ("approvals.approve", "unknown"),
+            ("kiln.grant", "unknown"),
+            ("kiln.set_trust", "unknown"),
+            ("constitution.propose", "unknown"),
+            ("constitution.activate", "unknown"),
+            ("net.fetch", "denied"),
+        ];
+        for (target, reason) in attacks {
+            // 1. An RTFS plan.
+            let p = plan(
+                &h,
+                "try.rtfs",
+                &format!(
+                    "(try (call {target:?} nil) (catch :error/capability e (:reason (ex-data e))))"
+                ),
+            );
+            let o = kiln(&h, &["run", p.to_str().unwrap()]);
+            assert_eq!(
+                out(&o).trim(),
+                format!(":{reason}"),
+                "plan → {target}: {}",
+                err(&o)
+            );
+            // 2. A guest through kiln.call.
+            let o = kiln(&h, &["call", "x.caller", &format!("{target:?}")]);
+            assert_eq!(o.status.code(), Some(1), "guest → {target}: {}", out(&o));
+            assert!(
+                err(&o).contains(&format!(":reason :{reason}")),
+                "guest → {target}: {}",
+                err(&o)
+            );
+            // 3. An RTFS capability, running in rtfs-engine.
+            let o = kiln(&h, &["call", "generated/attacker", &format!("{target:?}")]);
+            assert_eq!(
+                out(&o).trim(),
+                format!(":{reason}"),
+                "rtfs capability → {target}: {}",
+                err(&o)
+            );
+        }
+        // Each attempt is on the chain, as an agent's: three per attack (an unknown call's
+        // entry, or the denial's decision with the rule that decided it).
+        let o = kiln(&h, &["--json", "chain", "show"]);
+        let entries: Vec<serde_json::Value> = out(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for (target, reason) in attacks {
+            let hits: Vec<&serde_json::Value> = entries
+                .iter()
+                .filter(|e| {
+                    e["subject"]["capability"] == target
+                        && e["principal"] == "agent"
+                        && match reason {
+                            "unknown" => e["kind"] == "call" && e["outcome"] == "unknown",
+                            _ => {
+                                e["kind"] == "decision"
+                                    && e["outcome"] == "denied"
+                                    && e["subject"]["rule"] == "no-network"
+                            }
+                        }
+                })
+                .collect();
+            assert_eq!(hits.len(), 3, "{target}: {hits:#?}");
+        }
+        // Nothing moved: the request still waits, the trust level and constitution are the
+        // ones the human approved, and every approval on the chain is the human's.
+        let o = kiln(&h, &["approvals", "show", &request]);
+        assert!(out(&o).contains("pending"), "{}", out(&o));
+        let o = kiln(&h, &["constitution", "show"]);
+        assert!(out(&o).contains(";; trust level: 4"), "{}", out(&o));
+        assert!(
+            entries
+                .iter()
+                .filter(|e| e["kind"] == "approval.approve")
+                .all(|e| e["principal"] == "human")
+        );
+        // Through the file system: an agent's descriptor that grants itself kiln's home gets
+        // no grant at all (only the constitution grants) ...
+        let p = plan(
+            &h,
+            "homegrab.rtfs",
+            &format!(
+                r#"(call :planner.register_capability {{:source "(capability \"homegrab\" :effects [:fs/read :fs/write] :grants {{:dirs [{{:path \"{}\" :write true}}]}} :implementation (fn [x] x))"}})"#,
+                h.display()
+            ),
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["cap", "show", "generated/homegrab"]);
+        assert!(
+            !out(&o).contains(":grants") && !out(&o).contains(&h.display().to_string()),
+            "{}",
+            out(&o)
+        );
+        // ... a human's manifest that grants it is refused at install (the guest-attacks
+        // test), and so is a constitution that would: refused before anything is filed.
+        let c = dir.join("homegrant.rtfs");
+        std::fs::write(
+            &c,
+            kiln::governance::constitution::DEFAULT.replace(
+                ":grants {}",
+                &format!(
+                    r#":grants {{"fs.write_text" {{:dirs [{{:path "{}" :as "/h" :write true}}]}}}}"#,
+                    h.join("objects").display()
+                ),
+            ),
+        )
+        .unwrap();
+        let o = kiln(&h, &["constitution", "propose", c.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("overlaps kiln's home"), "{}", err(&o));
+        let o = kiln(&h, &["approvals", "list"]);
+        assert_eq!(out(&o).lines().count(), 1, "{}", out(&o));
+    }
+
     #[test]
     fn the_constitution_grants_a_directory_with_a_byte_quota() {
         let h = home("byte-quota");

@@ -539,6 +539,27 @@ impl Kernel {
         file: &str,
     ) -> Result<String, GovError> {
         let proposed = Constitution::parse(text, file).map_err(|e| Failure(e.to_string()))?;
+        // No grant may reach kiln's own home (the database, the objects, the constitution's
+        // versions): refused before anything is filed, whoever would approve it.
+        let root = self.home.root();
+        let home = &root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        for (id, g) in &proposed.grants {
+            for d in &g.dirs {
+                let path = std::path::Path::new(&d.path);
+                let canon = path
+                    .canonicalize()
+                    .or_else(|_| std::path::absolute(path))
+                    .unwrap_or_else(|_| path.to_path_buf());
+                if canon.starts_with(home) || home.starts_with(&canon) {
+                    return Err(Failure(format!(
+                        "{file}: :grants {id:?} {:?} overlaps kiln's home {}: no capability may reach the store through the file system",
+                        d.path,
+                        home.display()
+                    ))
+                    .into());
+                }
+            }
+        }
         let caller = self.decide_human(ActionKind::ChangeConstitution, None, &[])?;
         let hash = kiln_store::ObjectStore::put(self.home.objects.as_ref(), text.as_bytes())?;
         let n = kiln_store::approvals::file(
