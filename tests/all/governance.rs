@@ -853,6 +853,21 @@ mod end_to_end {
         assert_ne!(q[2]["plan"], q[3]["plan"]);
         let o = kiln(&h, &["plans", "show", q[2]["plan"].to_string().as_str()]);
         assert!(out(&o).contains("<planner.execute_plan>"), "{}", out(&o));
+        // A plan that catches the failure of the call that spent its budget and ends before
+        // its next poll still stops: the budget is checked once more when the run ends.
+        let eleven = plan(
+            &h,
+            "eleven.rtfs",
+            r#"(count (filter map? (map (fn [i] (try (call :text.words {:text "to be or not to be"})
+                                                    (catch :error/capability e nil)))
+                                       (range 11))))"#,
+        );
+        let o = kiln(&h, &["run", eleven.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("wasm-fuel budget"), "{}", err(&o));
+        let q = quotas(&h);
+        assert_eq!(q.len(), 5, "{q:?}");
+        assert_eq!(q[4]["subject"]["quota"], "plan-wasm-fuel");
     }
 
     #[test]
@@ -1438,6 +1453,50 @@ mod end_to_end {
         assert_eq!(o.status.code(), Some(1), "{}", out(&o));
         assert!(err(&o).contains("overlaps kiln's home"), "{}", err(&o));
         let o = kiln(&h, &["approvals", "list"]);
+        assert_eq!(out(&o).lines().count(), 1, "{}", out(&o));
+    }
+
+    #[test]
+    fn a_constitution_rule_can_deny_a_native_to_agents() {
+        let h = home("deny-native");
+        let text = kiln::governance::constitution::DEFAULT
+            .replace(":trust-level 0", ":trust-level 2")
+            .replace(
+                ":rules [",
+                r#":rules [{:id "no-nested-plans" :action :call :capability "planner.execute_plan"
+                          :effects [] :principal :agent :decision :deny
+                          :reason "plans do not run plans here"}
+                         "#,
+            );
+        let f = h.parent().unwrap().join("deny.rtfs");
+        std::fs::write(&f, text).unwrap();
+        let o = kiln(&h, &["constitution", "propose", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["approvals", "approve", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let p = plan(
+            &h,
+            "nest.rtfs",
+            r#"(call :planner.execute_plan {:plan "(+ 1 2)"})"#,
+        );
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+        assert!(
+            err(&o).contains("plans do not run plans here"),
+            "{}",
+            err(&o)
+        );
+        let o = kiln(&h, &["--json", "chain", "show", "--kind", "decision"]);
+        let denied: Vec<serde_json::Value> = out(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["outcome"] == "denied")
+            .collect();
+        assert_eq!(denied.len(), 1, "{denied:?}");
+        assert_eq!(denied[0]["subject"]["rule"], "no-nested-plans");
+        assert_eq!(denied[0]["principal"], "agent");
+        // No nested run started.
+        let o = kiln(&h, &["plans", "list"]);
         assert_eq!(out(&o).lines().count(), 1, "{}", out(&o));
     }
 

@@ -323,8 +323,8 @@ impl Governed {
                 );
                 return Err(fail(Reason::Unavailable, m));
             }
-            // Resolved like any version: the registered manifest's schema and effects hold;
-            // only the active version can run (its implementation is this build's).
+            // Resolved like any version, and only the active one runs — when it is this
+            // build's (a version refused at open, or another kiln's, is not served).
             let registry = &self.rt.kernel().home.registry;
             let version = match (registry.resolve(id), pinned) {
                 (Ok(active), false) => Ok(active),
@@ -336,7 +336,18 @@ impl Governed {
                     Err(e) => Err(e.to_string()),
                 },
                 (Err(e), _) => Err(e.to_string()),
-            };
+            }
+            .and_then(|v| {
+                let ours = Hash::of(native.implementation().as_bytes());
+                if v.row.kind == "native" && v.row.module == ours {
+                    Ok(v)
+                } else {
+                    Err(format!(
+                        "{id}: the active version {} is not this kiln's native (reopen the home with this kiln to register it, or see `kiln cap history {id}`)",
+                        &v.row.hash.hex()[..12]
+                    ))
+                }
+            });
             let version = match version {
                 Ok(v) => v,
                 Err(m) => {
@@ -354,6 +365,37 @@ impl Governed {
                     return Err(fail(Reason::Unknown, m));
                 }
             };
+            // A constitution rule may deny calling a native (for an agent); approval for what a
+            // native does is decided by the native, on what it creates or runs.
+            let kernel = self.rt.kernel();
+            let effects = crate::caps::effects_of(&version.manifest)
+                .map_err(|e| fail(Reason::Failed, e.0))?;
+            let effects: Vec<Effect> = effects.into_iter().collect();
+            let action = Action {
+                kind: ActionKind::Call,
+                capability: Some(id),
+                effects: &effects,
+                who: Who::Agent,
+            };
+            let d = decide(&kernel.constitution, kernel.trust, &action);
+            if d.verdict == Verdict::Deny && d.rule.is_some() {
+                self.record_now(
+                    "decision",
+                    Value::map(vec![
+                        (kw("action"), kw("call")),
+                        (kw("capability"), Value::str(id)),
+                        (kw("version"), Value::str(&version.row.hash.hex())),
+                        (kw("verdict"), kw("deny")),
+                        (kw("reason"), Value::str(&d.reason)),
+                        (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
+                    ]),
+                    "denied",
+                )?;
+                return Err(fail(
+                    Reason::Denied,
+                    format!("calling {id} is denied: {}", d.reason),
+                ));
+            }
             crate::caps::schema_check(&version.manifest, "input-schema", arg, "input")
                 .map_err(|e| fail(Reason::InvalidInput, format!("{id}: {}", e.0)))?;
             return (native.run)(self, arg);

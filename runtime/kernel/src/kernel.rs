@@ -170,7 +170,7 @@ impl Kernel {
             started: Mutex::new(None),
             agent_versions: std::sync::atomic::AtomicU64::new(0),
         };
-        kernel.sync_natives()?;
+        kernel.sync_natives();
         Ok(kernel)
     }
 
@@ -545,11 +545,7 @@ impl Kernel {
         let home = &root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
         for (id, g) in &proposed.grants {
             for d in &g.dirs {
-                let path = std::path::Path::new(&d.path);
-                let canon = path
-                    .canonicalize()
-                    .or_else(|_| std::path::absolute(path))
-                    .unwrap_or_else(|_| path.to_path_buf());
+                let canon = lexical(&d.path);
                 if canon.starts_with(home) || home.starts_with(&canon) {
                     return Err(Failure(format!(
                         "{file}: :grants {id:?} {:?} overlaps kiln's home {}: no capability may reach the store through the file system",
@@ -596,35 +592,44 @@ impl Kernel {
     /// Registers kiln's native capabilities in the registry like any version (kind
     /// `:native`), when the active version's content differs from this build's (a new home, a
     /// new kiln): the human's decision first, then the version, both on the chain. A version
-    /// refused by the constitution stays unregistered (and its calls `:unknown`).
-    fn sync_natives(&self) -> Result<(), Failure> {
+    /// refused by the constitution stays unregistered (and its calls `:unknown`). A failure
+    /// here (a busy or damaged store) does not stop kiln — the commands that repair a home
+    /// must still run — it leaves that native unavailable and says why in the log.
+    fn sync_natives(&self) {
         for native in crate::natives::NATIVES.iter() {
-            let manifest = native.manifest();
-            let active = self.home.registry.resolve(native.id).ok();
-            if let (Some(v), Some(existing)) = (
-                &active,
-                self.home.registry.existing_version(native.id, &manifest)?,
-            ) && v.row.hash == existing
-            {
-                continue;
+            if let Err(e) = self.sync_native(native) {
+                tracing::warn!(native = native.id, error = %e, "native capability not registered");
             }
-            kiln_store::ObjectStore::put(
-                self.home.objects.as_ref(),
-                native.implementation().as_bytes(),
-            )?;
-            let caller = match self.decide_human(
-                Self::modify_kind(native.id, native.effects),
-                Some(native.id),
-                native.effects,
-            ) {
-                Ok(c) => c,
-                Err(GovError::Blocked(_)) => continue,
-                Err(GovError::Failed(f)) => return Err(f),
-            };
-            self.home
-                .registry
-                .register_native(&self.authority.authorize(caller, RegisterNative), &manifest)?;
         }
+    }
+
+    fn sync_native(&self, native: &crate::natives::Native) -> Result<(), Failure> {
+        // The implementation's object, restored if it was lost.
+        kiln_store::ObjectStore::put(
+            self.home.objects.as_ref(),
+            native.implementation().as_bytes(),
+        )?;
+        let manifest = native.manifest();
+        let active = self.home.registry.resolve(native.id).ok();
+        if let (Some(v), Some(existing)) = (
+            &active,
+            self.home.registry.existing_version(native.id, &manifest)?,
+        ) && v.row.hash == existing
+        {
+            return Ok(());
+        }
+        let caller = match self.decide_human(
+            Self::modify_kind(native.id, native.effects),
+            Some(native.id),
+            native.effects,
+        ) {
+            Ok(c) => c,
+            Err(GovError::Blocked(_)) => return Ok(()),
+            Err(GovError::Failed(f)) => return Err(f),
+        };
+        self.home
+            .registry
+            .register_native(&self.authority.authorize(caller, RegisterNative), &manifest)?;
         Ok(())
     }
 
@@ -660,4 +665,43 @@ impl Kernel {
         let auth = self.authority.authorize(caller, Collect);
         Ok(self.home.gc(&auth, grace)?)
     }
+}
+
+/// `path` as the file system resolves it (symlinks followed) when it exists, else made absolute
+/// with `.` and `..` resolved by its text — for the early check of a proposed constitution's
+/// grants; each grant is checked again, against the real file system, whenever it is loaded.
+fn lexical(path: &str) -> std::path::PathBuf {
+    use std::path::{Component, Path, PathBuf};
+    let p = Path::new(path);
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    // The longest existing ancestor, resolved, with the rest appended.
+    let mut base = out.clone();
+    let mut rest = Vec::new();
+    while !base.exists() {
+        match base.file_name() {
+            Some(n) => rest.push(n.to_os_string()),
+            None => break,
+        }
+        if !base.pop() {
+            break;
+        }
+    }
+    let mut resolved = base.canonicalize().unwrap_or(base);
+    for n in rest.into_iter().rev() {
+        resolved.push(n);
+    }
+    resolved
 }

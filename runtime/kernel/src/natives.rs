@@ -48,8 +48,8 @@ pub const NATIVES: [Native; 2] = [
 ];
 
 impl Native {
-    /// The text of the object a native version's `:module` names: what implements it (this
-    /// build of kiln), so a new kiln with a changed native is a new version.
+    /// The text of the object a native version's `:module` names: what implements it (kiln's
+    /// package version), so each kiln release has its own native versions.
     pub fn implementation(&self) -> String {
         format!(
             "kiln native capability {}\nimplemented by kiln {} (runtime/kernel/src/natives.rs)\n",
@@ -614,6 +614,7 @@ fn execute_plan(gov: &Arc<Governed>, arg: &Value) -> Result<Value, CallFailure> 
     let result = it
         .compile(&source, Some(&name))
         .and_then(|p| it.run(&p, &mut host));
+    let result = crate::plan::settle(&child, q.plan_ms, result);
     gov.steps_spent
         .fetch_add(it.last_steps(), std::sync::atomic::Ordering::SeqCst);
     let stopped = match &result {

@@ -59,21 +59,41 @@ impl Host for PlanHost {
     }
 
     fn poll(&mut self) -> rtfs::Result<()> {
-        let b = self.gov.budget();
-        if b.spent() {
-            return Err(rtfs::Error::new(
-                rtfs::Kind::Limit,
-                format!("the plan's wasm-fuel budget of {} is spent", b.fuel_total),
-                vec![
-                    ("limit", Value::keyword("wasm-fuel")),
-                    ("max", Value::Int(b.fuel_total.min(i64::MAX as u64) as i64)),
-                ],
-            ));
+        match budget_stop(self.gov.budget(), self.plan_ms) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if Instant::now() >= b.deadline {
-            return Err(rtfs::Error::limit(rtfs::LimitKind::Time, self.plan_ms));
-        }
-        Ok(())
+    }
+}
+
+/// The limit error of a run whose fuel budget is spent or whose time is up, if so.
+fn budget_stop(b: &Budget, plan_ms: u64) -> Option<rtfs::Error> {
+    if b.spent() {
+        return Some(rtfs::Error::new(
+            rtfs::Kind::Limit,
+            format!("the plan's wasm-fuel budget of {} is spent", b.fuel_total),
+            vec![
+                ("limit", Value::keyword("wasm-fuel")),
+                ("max", Value::Int(b.fuel_total.min(i64::MAX as u64) as i64)),
+            ],
+        ));
+    }
+    if Instant::now() >= b.deadline {
+        return Some(rtfs::Error::limit(rtfs::LimitKind::Time, plan_ms));
+    }
+    None
+}
+
+/// A run's result, checked against its budget once more when it ends: a plan that caught
+/// the failure of the call that spent its fuel (or ran out of time) and finished before its
+/// next poll still stops — the budget is a limit, never a catchable error.
+pub(crate) fn settle<T>(gov: &Governed, plan_ms: u64, result: rtfs::Result<T>) -> rtfs::Result<T> {
+    match result {
+        Ok(v) => match budget_stop(gov.budget(), plan_ms) {
+            Some(e) => Err(e),
+            None => Ok(v),
+        },
+        Err(e) => Err(e),
     }
 }
 
@@ -157,6 +177,7 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
             let result = it
                 .compile(&source, Some(&name))
                 .and_then(|p| it.run(&p, &mut host));
+            let result = settle(&host.gov, plan_ms, result);
             let steps = it.last_steps();
             let stopped = match &result {
                 Err(e) => record_budget_stop(&host.gov, e).err(),
@@ -185,10 +206,9 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
             (end, steps, stopped)
         })
         .map_err(|e| Failure(e.to_string()))?;
-    if let Some(e) = stopped {
-        return Err(e);
-    }
-    gov.flush()?;
+    // The run ends on the chain whatever happened; a failure to record its quota stop (or
+    // to commit its buffered entries) is reported after.
+    let flushed = gov.flush();
     let fuel = budget.fuel_total - budget.fuel_left();
     let outcome = match &end {
         PlanEnd::Value(_) => "ok",
@@ -220,6 +240,10 @@ pub fn run(rt: Arc<Runtime>, source: String, name: String) -> Result<PlanRun, Fa
             ..Record::ok("plan.end", Value::map(subject))
         },
     )?;
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    flushed?;
     Ok(PlanRun {
         id,
         end,

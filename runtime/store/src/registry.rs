@@ -641,6 +641,11 @@ impl SqliteRegistry {
             };
             let mut out = Vec::new();
             for (id, to, prior) in moves {
+                if check_mutable(&id).is_err() {
+                    // Natives never move (none is moved inside a plan run anyway).
+                    out.push(format!("{id}: left alone (native)"));
+                    continue;
+                }
                 let to = parse_hash(&to, "move")?;
                 let active = active_in(tx, &id)?;
                 if active != Some(to) {
