@@ -404,6 +404,15 @@ mod end_to_end {
               :examples [{:input \"a\" :output \"A!\"}]
               :implementation (fn [s] (str (string-upper s) \"!\")))"})"#;
 
+    /// The chain's entries of `kind`, as JSON.
+    fn entries(home: &Path, kind: &str) -> Vec<serde_json::Value> {
+        let o = kiln(home, &["--json", "chain", "show", "--kind", kind]);
+        out(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     fn kinds(home: &Path) -> Vec<String> {
         out(&kiln(home, &["chain", "show"]))
             .lines()
@@ -812,13 +821,7 @@ mod end_to_end {
         assert_eq!(end["outcome"], "error");
         assert!(end["cost"]["fuel"].as_i64().unwrap() <= per_call * 10);
         // The stop is a refusal by quota: named with its value, on the chain, in the run.
-        let quotas = |h: &Path| -> Vec<serde_json::Value> {
-            let o = kiln(h, &["--json", "chain", "show", "--kind", "quota"]);
-            out(&o)
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect()
-        };
+        let quotas = |h: &Path| entries(h, "quota");
         let q = quotas(&h);
         assert_eq!(q.len(), 1, "{q:?}");
         assert_eq!(q[0]["subject"]["quota"], "plan-wasm-fuel");
@@ -948,10 +951,8 @@ mod end_to_end {
             err(&o)
         );
         // Every refusal is on the chain, with the rule that decided it.
-        let o = kiln(&h, &["--json", "chain", "show", "--kind", "decision"]);
-        let denied: Vec<serde_json::Value> = out(&o)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let denied: Vec<serde_json::Value> = entries(&h, "decision")
+            .into_iter()
             .filter(|e| e["outcome"] == "denied")
             .collect();
         assert_eq!(denied.len(), 2, "{denied:#?}");
@@ -966,14 +967,7 @@ mod end_to_end {
             "the unknown call is on the chain"
         );
         // The one approval is the human's, of the constitution.
-        let o = kiln(
-            &h,
-            &["--json", "chain", "show", "--kind", "approval.approve"],
-        );
-        let approvals: Vec<serde_json::Value> = out(&o)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let approvals = entries(&h, "approval.approve");
         assert_eq!(approvals.len(), 1);
         assert_eq!(approvals[0]["principal"], "human");
     }
@@ -1486,10 +1480,8 @@ mod end_to_end {
             "{}",
             err(&o)
         );
-        let o = kiln(&h, &["--json", "chain", "show", "--kind", "decision"]);
-        let denied: Vec<serde_json::Value> = out(&o)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let denied: Vec<serde_json::Value> = entries(&h, "decision")
+            .into_iter()
             .filter(|e| e["outcome"] == "denied")
             .collect();
         assert_eq!(denied.len(), 1, "{denied:?}");
@@ -1662,10 +1654,8 @@ mod end_to_end {
         assert!(out(&o).contains("[:self-modify]"), "{}", out(&o));
         // Registered by the kernel at the first start, each after the human's decision.
         let natives = |h: &Path| -> Vec<serde_json::Value> {
-            let o = kiln(h, &["--json", "chain", "show", "--kind", "cap.register"]);
-            out(&o)
-                .lines()
-                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            entries(h, "cap.register")
+                .into_iter()
                 .filter(|e| e["subject"]["kind"] == "native")
                 .collect()
         };

@@ -350,20 +350,7 @@ impl Governed {
             });
             let version = match version {
                 Ok(v) => v,
-                Err(m) => {
-                    self.buffer(
-                        "call",
-                        &Value::map(vec![
-                            (kw("capability"), Value::str(spec)),
-                            (kw("error"), Value::str(&m)),
-                        ]),
-                        PendingParts {
-                            outcome: "unknown",
-                            ..PendingParts::default()
-                        },
-                    );
-                    return Err(fail(Reason::Unknown, m));
-                }
+                Err(m) => return Err(self.unknown(spec, m)),
             };
             // A constitution rule may deny calling a native (for an agent); approval for what a
             // native does is decided by the native, on what it creates or runs.
@@ -416,21 +403,7 @@ impl Governed {
         });
         let (version, (cap, manifest, effects)) = match loaded {
             Ok(found) => found,
-            Err(e) => {
-                // Calls of what is not installed are on the chain too.
-                self.buffer(
-                    "call",
-                    &Value::map(vec![
-                        (kw("capability"), Value::str(id)),
-                        (kw("error"), Value::str(&e.0)),
-                    ]),
-                    PendingParts {
-                        outcome: "unknown",
-                        ..PendingParts::default()
-                    },
-                );
-                return Err(fail(Reason::Unknown, e.0));
-            }
+            Err(e) => return Err(self.unknown(id, e.0)),
         };
         let kernel = self.rt.kernel();
         let action = Action {
@@ -628,6 +601,22 @@ impl Governed {
         // The outcome is buffered too: it commits with the next durable entry or the run's
         // end; the decision that authorised the effect is already durable.
         ret
+    }
+
+    /// Refuses a call of what is not installed (or not servable); on the chain too.
+    fn unknown(&self, id: &str, message: String) -> CallFailure {
+        self.buffer(
+            "call",
+            &Value::map(vec![
+                (kw("capability"), Value::str(id)),
+                (kw("error"), Value::str(&message)),
+            ]),
+            PendingParts {
+                outcome: "unknown",
+                ..PendingParts::default()
+            },
+        );
+        CallFailure::new(Reason::Unknown, message)
     }
 
     /// Commits the buffer and then one entry, durably (a self-modifying decision).
