@@ -304,6 +304,90 @@ fn agent_config_errors_name_file_line_column_and_key() {
     }
 }
 
+/// Broken configuration never panics: mutated copies of the default constitution and agent
+/// configuration either parse or fail with `FILE:LINE:COLUMN:` naming a place in the text.
+mod mutated_configuration {
+    use kiln::governance::config::{self, AgentConfig};
+    use kiln::governance::constitution::{Constitution, DEFAULT};
+    use proptest::prelude::*;
+
+    /// Applies `(position, edit)` pairs: delete a few characters, or insert a token that
+    /// either file could plausibly contain.
+    fn mutate(text: &str, edits: &[(usize, u8, u8)]) -> String {
+        const TOKENS: [&str; 16] = [
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            ":deny",
+            ":trust-level",
+            "-1",
+            "99999999999999999999",
+            " = ",
+            "\n",
+            "[llm]",
+            ":rules",
+            "#",
+            ";",
+            "\\",
+        ];
+        let mut chars: Vec<char> = text.chars().collect();
+        for &(pos, kind, arg) in edits {
+            let at = pos % (chars.len() + 1);
+            if kind % 2 == 0 {
+                let end = (at + 1 + arg as usize % 8).min(chars.len());
+                chars.drain(at..end);
+            } else {
+                let t = TOKENS[arg as usize % TOKENS.len()];
+                for (k, c) in t.chars().enumerate() {
+                    chars.insert(at + k, c);
+                }
+            }
+        }
+        chars.into_iter().collect()
+    }
+
+    /// `message` starts `FILE:LINE:COLUMN:` with a line and column inside `text` (or one past
+    /// its end, for an unexpected end of input).
+    fn located(message: &str, file: &str, text: &str) -> bool {
+        let Some(rest) = message.strip_prefix(&format!("{file}:")) else {
+            return false;
+        };
+        let mut parts = rest.splitn(3, ':');
+        let (Some(l), Some(c)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        let (Ok(l), Ok(c)) = (l.parse::<usize>(), c.parse::<usize>()) else {
+            return false;
+        };
+        let lines = text.split('\n').count();
+        l >= 1 && c >= 1 && l <= lines + 1
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn constitutions(edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)) {
+            let text = mutate(DEFAULT, &edits);
+            if let Err(e) = Constitution::parse(&text, "c.rtfs") {
+                let m = e.to_string();
+                prop_assert!(located(&m, "c.rtfs", &text), "{m}\n--- text:\n{text}");
+            }
+        }
+
+        #[test]
+        fn agent_configs(edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)) {
+            let text = mutate(config::DEFAULT, &edits);
+            if let Err(e) = AgentConfig::parse(&text, "agent_config.toml") {
+                let m = e.to_string();
+                prop_assert!(located(&m, "agent_config.toml", &text), "{m}\n--- text:\n{text}");
+            }
+        }
+    }
+}
+
 mod end_to_end {
     //! The governed CLI: a plan that registers a capability waits for a human; approving
     //! activates exactly that version; quotas and refusals are on the chain.
