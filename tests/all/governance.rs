@@ -752,6 +752,34 @@ mod end_to_end {
             levels.contains(&3) && levels.contains(&2) && levels.contains(&0),
             "{levels:?}"
         );
+        // gc keeps what the governance tables name: the constitutions, the requests' subjects,
+        // the plans' sources — the home still starts, governed by the approved constitution.
+        let o = kiln(&h, &["gc", "--grace", "0"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["constitution", "show"]);
+        assert!(out(&o).contains(";; trust level: 3"), "{}", err(&o));
+        let o = kiln(&h, &["plans", "list"]);
+        let first = out(&o)
+            .lines()
+            .last()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        let o = kiln(&h, &["plans", "show", &first]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let src = out(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("source:"))
+            .and_then(|l| l.rsplit('(').next())
+            .map(|l| l.trim_end_matches(')').to_string())
+            .unwrap();
+        assert_eq!(src.len(), 64, "{}", out(&o));
+        assert!(
+            h.join("objects").join(&src[..2]).join(&src[2..]).exists(),
+            "the plan's source is kept"
+        );
+        let o = kiln(&h, &["verify"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         // A tampered constitution object stops kiln rather than letting it run ungoverned.
         let o = kiln(
             &h,
@@ -764,6 +792,14 @@ mod end_to_end {
         let o = kiln(&h, &["run", p]);
         assert_eq!(o.status.code(), Some(1));
         assert!(err(&o).contains("corrupt"), "{}", err(&o));
+        // `kiln verify` still runs on the broken home and names it.
+        let o = kiln(&h, &["verify"]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        let all = format!("{}{}", out(&o), err(&o));
+        assert!(
+            all.contains("the constitution approved by request 1"),
+            "{all}"
+        );
     }
 
     /// Approves a constitution at `level` for the home.

@@ -247,6 +247,22 @@ impl Home {
                 Err(e) => report.problems.push(format!("{id} version {hash}: {e}")),
             }
         }
+        // Every approved constitution must be readable: the active one governs each start.
+        let constitutions: Vec<(i64, String)> = self.db.read(|tx| {
+            let mut st = tx.prepare("SELECT approval, hash FROM constitutions ORDER BY rowid")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        for (approval, hex) in constitutions {
+            match Hash::parse(&hex) {
+                Some(h) if sound.contains(&h) => {}
+                _ => report.problems.push(format!(
+                    "the constitution approved by request {approval} ({hex}) is missing or corrupt"
+                )),
+            }
+        }
         for (id, hash, owner) in actives {
             if owner.as_deref() != Some(id.as_str()) {
                 report.problems.push(format!(
@@ -261,8 +277,8 @@ impl Home {
         Ok(report)
     }
 
-    /// `kiln gc`: removes objects nothing references (no version, manifest or chain entry)
-    /// and that are older than `grace`, and leftover temporary files older than `grace`. It
+    /// `kiln gc`: removes objects nothing references (no version, manifest, chain entry,
+    /// constitution, approval request or plan source) and that are older than `grace`, and leftover temporary files older than `grace`. It
     /// holds the database's write lock throughout, and writers check their objects under that
     /// lock before referencing them, so a concurrent register either sees its objects or
     /// fails cleanly — never a reference to a removed object. Refuses to run on a home whose
@@ -291,6 +307,23 @@ impl Home {
             for e in chain::entries(tx, &Filter::default())? {
                 keep.extend(e.record.input);
                 keep.extend(e.record.output);
+            }
+            // What the governance tables name: every constitution version (the active one is
+            // read at each start), every approval request's subject, every plan's source.
+            let named: Vec<String> = {
+                let mut st = tx.prepare(
+                    "SELECT hash FROM constitutions UNION SELECT hash FROM approvals \
+                     UNION SELECT source FROM plans",
+                )?;
+                st.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            for hex in named {
+                keep.insert(Hash::parse(&hex).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "gc stopped: a governance row names {hex:?}, not a hash; run `kiln verify`"
+                    ))
+                })?);
             }
             let young = |p: &Path| {
                 std::fs::metadata(p)
