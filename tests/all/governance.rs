@@ -295,6 +295,16 @@ fn agent_config_errors_name_file_line_column_and_key() {
             with("[store]\nbusy_timeout_ms", "[store]\nbusy_timeout_ms = [\n"),
             "agent_config.toml:".to_string(),
         ),
+        (
+            with(
+                "busy_timeout_ms = 10_000",
+                "busy_timeout_ms = 3_000_000_000",
+            ),
+            format!(
+                "agent_config.toml:{}:1: store.busy_timeout_ms: must be at most",
+                line_of("busy_timeout_ms = 10_000")
+            ),
+        ),
     ];
     for (text, want) in cases {
         let e = AgentConfig::parse(&text, "agent_config.toml")
@@ -1610,6 +1620,96 @@ mod end_to_end {
         // No nested run started.
         let o = kiln(&h, &["plans", "list"]);
         assert_eq!(out(&o).lines().count(), 1, "{}", out(&o));
+    }
+
+    /// Damage and bad settings a real home meets fail cleanly and leave it usable.
+    #[test]
+    fn a_damaged_or_self_locking_home_stays_governable() {
+        let h = home("damaged");
+        let dir = h.parent().unwrap().to_path_buf();
+        // A proposal whose object is lost before approval: refused as stale, nothing activated,
+        // the home still starts.
+        let c = dir.join("c1.rtfs");
+        std::fs::write(
+            &c,
+            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 1"),
+        )
+        .unwrap();
+        let o = kiln(&h, &["constitution", "propose", c.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let hex = out(&o).split_whitespace().nth(1).unwrap().to_string();
+        let objects = h.join("objects");
+        let lost: Vec<PathBuf> = std::fs::read_dir(objects.join(&hex[..2]))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&hex[2..])
+            })
+            .collect();
+        assert_eq!(lost.len(), 1);
+        std::fs::remove_file(&lost[0]).unwrap();
+        let o = kiln(&h, &["approvals", "approve", "1"]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        assert!(err(&o).contains("approval 1 is stale"), "{}", err(&o));
+        let o = kiln(&h, &["constitution", "show"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains(";; trust level: 0"), "{}", out(&o));
+        // A constitution whose rules would deny the human's approvals and changes of the
+        // constitution cannot lock the human out: those stay the human's.
+        let freeze = dir.join("freeze.rtfs");
+        std::fs::write(
+            &freeze,
+            kiln::governance::constitution::DEFAULT.replace(
+                ":rules [",
+                r#":rules [{:id "freeze" :action [:change-constitution :approve] :decision :deny
+                          :reason "frozen"}
+                         {:id "ask-always" :action :any :decision :require-approval
+                          :reason "everything needs a look"}
+                         "#,
+            ),
+        )
+        .unwrap();
+        let o = kiln(&h, &["constitution", "propose", freeze.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["approvals", "approve", "2"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["constitution", "propose", c.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "the human still proposes: {}",
+            err(&o)
+        );
+        // (The same text as the stale request: it is stored again and that request reused.)
+        assert!(out(&o).contains("approval request 1"), "{}", out(&o));
+        let o = kiln(&h, &["approvals", "approve", "1"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "the human still approves: {}",
+            err(&o)
+        );
+        let o = kiln(&h, &["constitution", "show"]);
+        assert!(out(&o).contains(";; trust level: 1"), "{}", out(&o));
+        // gc never uses a grace shorter than a write in progress can take.
+        let o = kiln(&h, &["gc", "--grace", "0"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains("for over 60 s"), "{}", out(&o));
+        // A damaged time in a row is shown as a number, not a panic.
+        let db = rusqlite::Connection::open(h.join("kiln.db")).unwrap();
+        db.execute("UPDATE versions SET created_at = ?1", [i64::MAX])
+            .unwrap();
+        db.execute("UPDATE plans SET started_at = ?1", [i64::MAX])
+            .unwrap();
+        drop(db);
+        let o = kiln(&h, &["cap", "show", "rtfs.engine"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(out(&o).contains("out of range"), "{}", out(&o));
+        let o = kiln(&h, &["cap", "history", "rtfs.engine"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     }
 
     #[test]

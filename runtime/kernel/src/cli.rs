@@ -79,7 +79,8 @@ pub enum Command {
     },
     /// Remove objects nothing references (recorded on the chain).
     Gc {
-        /// Keep unreferenced objects younger than this many seconds (a write in progress).
+        /// Keep unreferenced objects younger than this many seconds (a write in progress);
+        /// never less than the store's busy timeout plus 50 s.
         #[arg(long, default_value_t = 3600)]
         grace: u64,
     },

@@ -259,7 +259,7 @@ impl Governed {
                 .lock()
                 .map_err(|_| Failure("the object set is poisoned".into()))?;
             for (h, bytes) in pending.iter().flat_map(|p| p.objects.iter()) {
-                if known.insert(*h) && !home.objects.has(h) {
+                if known.insert(*h) && !home.objects.touch(h) {
                     home.objects.put(bytes)?;
                 }
             }

@@ -101,6 +101,9 @@ pub enum AgentError {
     Failed(String),
 }
 
+/// The shortest grace period `kiln gc` uses, beyond the store's busy timeout.
+pub const MIN_GC_GRACE: Duration = Duration::from_secs(50);
+
 fn kw(k: &str) -> Value {
     Value::keyword(k)
 }
@@ -488,6 +491,7 @@ impl Kernel {
         let caller = self.decide_human(ActionKind::Approve, None, &[])?;
         let auth = self.authority.authorize(caller.clone(), kiln_store::Decide);
         let registry = self.home.registry.clone();
+        let objects = self.home.objects.clone();
         let done = kiln_store::approvals::decide(
             &self.home.db,
             &auth,
@@ -501,6 +505,22 @@ impl Kernel {
                     &a.request.hash.hex()[..12]
                 )),
                 "constitution" => {
+                    // What is approved must be there and must govern: a proposal whose object
+                    // is gone or no longer parses is stale, never activated.
+                    let bytes = kiln_store::ObjectStore::get(objects.as_ref(), &a.request.hash).map_err(|e| {
+                        kiln_store::StoreError::Invalid(format!(
+                            "approval {n} is stale: the proposed constitution cannot be read ({e}); propose it again"
+                        ))
+                    })?;
+                    Constitution::parse(
+                        &String::from_utf8_lossy(&bytes),
+                        "the proposed constitution",
+                    )
+                    .map_err(|e| {
+                        kiln_store::StoreError::Invalid(format!(
+                            "approval {n} is stale: {e}; propose it again"
+                        ))
+                    })?;
                     let seq = kiln_store::approvals::activate_constitution_in(
                         tx,
                         &caller,
@@ -660,10 +680,15 @@ impl Kernel {
     }
 
     /// `kiln gc`: the human removes unreferenced objects.
-    pub fn gc_as_human(&self, grace: Duration) -> Result<GcReport, GovError> {
+    pub fn gc_as_human(&self, grace: Duration) -> Result<(GcReport, Duration), GovError> {
+        // Other kiln processes write an object (a plan's source, a call's input, a proposal)
+        // just before the row that names it; a grace period longer than any such write
+        // (including its wait for the write lock) keeps gc from removing it in between.
+        let grace =
+            grace.max(Duration::from_millis(self.config.store.busy_timeout_ms) + MIN_GC_GRACE);
         let caller = self.decide_human(ActionKind::ModifyEffectful, None, &[])?;
         let auth = self.authority.authorize(caller, Collect);
-        Ok(self.home.gc(&auth, grace)?)
+        Ok((self.home.gc(&auth, grace)?, grace))
     }
 }
 

@@ -13,7 +13,20 @@ use crate::kernel::{GovError, Kernel};
 
 fn when(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
+    // A time past year 9999 (a damaged row) is shown as its number, never a panic.
+    let mut out = String::new();
+    match std::fmt::Write::write_fmt(
+        &mut out,
+        format_args!("{}", humantime::format_rfc3339_seconds(t)),
+    ) {
+        Ok(()) => out,
+        Err(_) => format!("{ms} ms after the epoch (out of range)"),
+    }
+}
+
+/// `when` for a time stored in seconds.
+fn when_secs(secs: i64) -> String {
+    when(secs.saturating_mul(1000))
 }
 
 fn short(h: &Hash) -> String {
@@ -39,7 +52,7 @@ pub fn show(home: &Home, spec: &str) -> Result<Vec<String>, Failure> {
             "parent:   {}",
             r.parent.map_or("none".to_string(), |p| p.hex())
         ),
-        format!("created:  {}", when(r.created_at * 1000)),
+        format!("created:  {}", when_secs(r.created_at)),
         "manifest:".to_string(),
     ];
     if let Some(m) = v.manifest.as_map() {
@@ -68,7 +81,7 @@ pub fn history(home: &Home, id: &str) -> Result<Vec<String>, Failure> {
             if r.active { "*" } else { " " },
             r.seq,
             short(&r.hash),
-            when(r.created_at * 1000),
+            when_secs(r.created_at),
             short(&r.module),
             r.parent
                 .map_or(String::new(), |p| format!("  parent {}", short(&p)))
@@ -401,10 +414,15 @@ pub fn verify(home: &Home, head: Option<&str>) -> Result<(Vec<String>, bool), Fa
 
 /// `kiln gc [--grace SECONDS]`.
 pub fn gc(kernel: &Kernel, grace: Duration) -> Result<String, GovError> {
-    let r = kernel.gc_as_human(grace)?;
+    let (r, grace) = kernel.gc_as_human(grace)?;
     Ok(format!(
-        "removed {} objects ({} bytes) and {} leftover temporary files; kept {} (chain entry {})",
-        r.removed, r.bytes, r.litter, r.kept, r.entry
+        "removed {} objects ({} bytes) and {} leftover temporary files unreferenced for over {} s; kept {} (chain entry {})",
+        r.removed,
+        r.bytes,
+        r.litter,
+        grace.as_secs(),
+        r.kept,
+        r.entry
     ))
 }
 
@@ -420,7 +438,7 @@ pub fn plans_list(home: &Home) -> Result<Vec<String>, Failure> {
             format!(
                 "{:>6}  {}  {:<8} {}{}  [{}]",
                 p.run,
-                when(p.started_at * 1000),
+                when_secs(p.started_at),
                 p.outcome.as_deref().unwrap_or("running"),
                 p.name,
                 p.parent.map_or(String::new(), |r| format!(" (in run {r})")),
@@ -441,10 +459,10 @@ pub fn plans_show(home: &Home, run: i64) -> Result<Vec<String>, Failure> {
         format!("run:       {}", p.run),
         format!("source:    {} ({})", p.name, p.source),
         format!("principal: {}", p.principal),
-        format!("started:   {}", when(p.started_at * 1000)),
+        format!("started:   {}", when_secs(p.started_at)),
         format!(
             "ended:     {}",
-            p.ended_at.map_or("not yet".to_string(), |t| when(t * 1000))
+            p.ended_at.map_or("not yet".to_string(), when_secs)
         ),
         format!("outcome:   {}", p.outcome.as_deref().unwrap_or("running")),
         format!(

@@ -74,6 +74,21 @@ impl FsObjects {
     }
 }
 
+impl FsObjects {
+    /// Marks an object as just written (its modification time), so that `gc` — which removes
+    /// only unreferenced objects older than its grace period — leaves alone an old object a
+    /// writer is about to reference again. Returns whether the object exists.
+    pub fn touch(&self, hash: &Hash) -> bool {
+        match self.dir.open(Self::rel(hash).1) {
+            Ok(f) => {
+                let _ = f.into_std().set_modified(std::time::SystemTime::now());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 fn sync_dir(dir: &Dir) {
     if let Ok(d) = dir.try_clone() {
         let _ = d.into_std_file().sync_all();
@@ -85,6 +100,8 @@ impl ObjectStore for FsObjects {
         let hash = Hash::of(bytes);
         let (shard, rel) = Self::rel(&hash);
         if self.dir.exists(&rel) && self.get(&hash).is_ok() {
+            // Written again: gc's grace period counts from now.
+            self.touch(&hash);
             return Ok(hash);
         }
         self.dir

@@ -114,6 +114,18 @@ impl AgentConfig {
                 "fuel, memory_bytes and timeout_ms must be positive",
             ));
         }
+        if c.store.busy_timeout_ms > 3_600_000 {
+            return Err(bad(
+                "store.busy_timeout_ms",
+                "must be at most 3_600_000 (one hour)",
+            ));
+        }
+        if c.sandbox.timeout_ms > 86_400_000 {
+            return Err(bad(
+                "sandbox.timeout_ms",
+                "must be at most 86_400_000 (one day)",
+            ));
+        }
         Ok(c)
     }
 }

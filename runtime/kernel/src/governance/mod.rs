@@ -35,6 +35,16 @@ pub struct Decision {
 }
 
 fn rule_matches(rule: &Rule, action: &Action<'_>) -> bool {
+    // No constitution locks out the human who governs it: deciding requests and replacing the
+    // constitution stay the human's whatever the rules say (so a bad rule can be undone).
+    if action.who == Who::Human
+        && matches!(
+            action.kind,
+            ActionKind::Approve | ActionKind::ChangeConstitution
+        )
+    {
+        return false;
+    }
     let principal = match rule.principal {
         PrincipalMatch::Any => true,
         PrincipalMatch::Human => action.who == Who::Human,
