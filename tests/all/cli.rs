@@ -64,6 +64,20 @@ fn errors_say_where_and_what() {
     let file = dir.join("plan.rtfs");
     let home = dir.join("home");
     let home = home.to_str().unwrap();
+    // Reading a home that does not exist is an error, and creates nothing.
+    let typo = dir.join("no-such-home");
+    for args in [&["verify"][..], &["chain", "show"], &["approvals", "list"]] {
+        let mut all = vec!["--home", typo.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let o = kiln(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&o.stderr).contains("there is no kiln home at"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert!(!typo.exists(), "{args:?} created the home");
+    }
     std::fs::write(&file, "(defn f [x]\n  (/ x 0))\n\n(f 5)\n").unwrap();
     let o = kiln(&["--home", home, "run", file.to_str().unwrap()]);
     let err = text(&o.stderr);

@@ -420,6 +420,13 @@ fn with_home(
     dir: &std::path::Path,
     f: impl FnOnce(&kiln_store::Home) -> Result<u8, crate::caps::Failure>,
 ) -> ExitCode {
+    // Reading never creates a home: a mistyped --home is an error, not an empty "ok".
+    if !dir.join("kiln.db").is_file() {
+        return fail(&format!(
+            "there is no kiln home at {} (no kiln.db); check --home or KILN_HOME — a command that changes the home, such as `kiln cap install`, creates one",
+            dir.display()
+        ));
+    }
     let home = match kiln_store::Home::open(dir) {
         Ok(h) => h,
         Err(e) => return fail(&e.to_string()),

@@ -118,10 +118,24 @@ impl Db {
     /// Opens (creating, migrating) the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
         let named = |e: StoreError| match e {
-            StoreError::Db(e) => StoreError::Invalid(format!(
-                "{}: {e} (not a kiln database; is --home right?)",
-                path.display()
-            )),
+            StoreError::Db(e) => {
+                let hint = match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::NotADatabase) => {
+                        "not a kiln database; is --home right?"
+                    }
+                    Some(rusqlite::ErrorCode::CannotOpen)
+                    | Some(rusqlite::ErrorCode::PermissionDenied)
+                    | Some(rusqlite::ErrorCode::ReadOnly) => {
+                        "kiln needs to read and write the home and its kiln.db; check its permissions"
+                    }
+                    Some(rusqlite::ErrorCode::DatabaseBusy)
+                    | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+                        "another kiln process holds the database; try again"
+                    }
+                    _ => "is --home right? `kiln verify` checks a home",
+                };
+                StoreError::Invalid(format!("{}: {e} ({hint})", path.display()))
+            }
             other => other,
         };
         let open = || -> Result<Db> {
