@@ -1710,6 +1710,24 @@ mod end_to_end {
         assert!(out(&o).contains("out of range"), "{}", out(&o));
         let o = kiln(&h, &["cap", "history", "rtfs.engine"]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        // verify names every object a row needs that is gone: a plan's source, a call's input.
+        let p = plan(
+            &h,
+            "one.rtfs",
+            "(call :planner.execute_plan {:plan \"(+ 1 2)\"})",
+        );
+        kiln(&h, &["run", p.to_str().unwrap()]);
+        let source = kiln_store::Hash::of(&std::fs::read(&p).unwrap()).hex();
+        let o = kiln(&h, &["verify"]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+        std::fs::remove_file(objects.join(&source[..2]).join(&source[2..])).unwrap();
+        let o = kiln(&h, &["verify"]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        let all = format!("{}{}", out(&o), err(&o));
+        assert!(
+            all.contains(&format!("names object {source}, which is missing")),
+            "{all}"
+        );
     }
 
     #[test]

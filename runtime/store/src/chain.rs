@@ -523,6 +523,15 @@ pub fn verify(
     tx: &Transaction<'_>,
     saved: Option<&Head>,
 ) -> Result<std::result::Result<Head, ChainProblem>> {
+    verify_visiting(tx, saved, &mut |_| {})
+}
+
+/// [`verify`], showing each verified entry to `visit` (e.g. to check the objects it names).
+pub fn verify_visiting(
+    tx: &Transaction<'_>,
+    saved: Option<&Head>,
+    visit: &mut dyn FnMut(&Entry),
+) -> Result<std::result::Result<Head, ChainProblem>> {
     let mut st = tx.prepare("SELECT seq, hash, kind, plan, body FROM chain ORDER BY seq")?;
     let mut rows = st.query([])?;
     let mut leaves: Vec<Hash> = Vec::new();
@@ -542,7 +551,7 @@ pub fn verify(
         };
         if seq as u64 != expected || seq < 1 {
             let what = if (seq as u64) > expected {
-                format!("entries {expected}…{} are missing", seq - 1)
+                format!("entries {expected}…{} are missing", seq.saturating_sub(1))
             } else {
                 format!("out of order (expected {expected})")
             };
@@ -564,6 +573,7 @@ pub fn verify(
         if e.record.kind != kind || e.context.plan != plan {
             return bad("its kind or plan column disagrees with its content (edited)".into());
         }
+        visit(&e);
         prev = e.hash;
         leaves.push(e.hash);
         expected += 1;

@@ -160,7 +160,9 @@ impl Home {
 
     /// `kiln verify`: every object re-hashed, every version's manifest present, decodable,
     /// agreeing with its row and with its references present, the active pointers naming
-    /// versions of their ids, and the chain verified (against `saved` when given).
+    /// versions of their ids, the chain verified (against `saved` when given), and every object
+    /// a row needs present (constitutions, pending proposals, plan sources, entries' inputs
+    /// and outputs).
     pub fn verify(&self, saved: Option<&Head>) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
         let listing = self.objects.list()?;
@@ -270,7 +272,44 @@ impl Home {
                 ));
             }
         }
-        match self.verify_chain(saved)? {
+        // Every object a governance row needs: each plan's source, each pending proposal.
+        let named: Vec<(String, String)> = self.db.read(|tx| {
+            let mut st = tx.prepare(
+                "SELECT 'plan run ' || run, source FROM plans \
+                 UNION ALL SELECT 'approval request ' || n, hash FROM approvals \
+                 WHERE action = 'constitution' AND status = 'pending'",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        for (what, hex) in named {
+            if !Hash::parse(&hex).is_some_and(|h| sound.contains(&h)) {
+                report.problems.push(format!(
+                    "{what} names object {hex}, which is missing or corrupt"
+                ));
+            }
+        }
+        // The chain, and the input and output objects its entries name.
+        let mut missing = Vec::new();
+        let verified = self.db.read(|tx| {
+            chain::verify_visiting(tx, saved, &mut |e| {
+                for (what, h) in [("input", e.record.input), ("output", e.record.output)] {
+                    if let Some(h) = h
+                        && !sound.contains(&h)
+                        && missing.len() < 100
+                    {
+                        missing.push(format!(
+                            "chain entry {}: its {what} object {h} is missing or corrupt",
+                            e.seq
+                        ));
+                    }
+                }
+            })
+        })?;
+        report.problems.extend(missing);
+        match verified {
             Ok(head) => report.head = Some(head),
             Err(p) => report.problems.push(p.to_string()),
         }
