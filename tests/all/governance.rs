@@ -507,6 +507,23 @@ mod end_to_end {
             .collect()
     }
 
+    /// The chain's refusals: decisions whose outcome is `denied`.
+    fn denials(home: &Path) -> Vec<serde_json::Value> {
+        entries(home, "decision")
+            .into_iter()
+            .filter(|e| e["outcome"] == "denied")
+            .collect()
+    }
+
+    /// Writes and runs a plan; it must end with exit `code` and `needle` in its stderr.
+    fn run_expecting(home: &Path, name: &str, src: &str, code: i32, needle: &str) -> Output {
+        let p = plan(home, name, src);
+        let o = kiln(home, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(code), "{}{}", out(&o), err(&o));
+        assert!(err(&o).contains(needle), "{}", err(&o));
+        o
+    }
+
     fn kinds(home: &Path) -> Vec<String> {
         out(&kiln(home, &["chain", "show"]))
             .lines()
@@ -926,15 +943,15 @@ mod end_to_end {
             kiln(&h, &["approvals", "approve", "1"]).status.code(),
             Some(0)
         );
-        let many = plan(
-            &h,
-            "many.rtfs",
-            r#"(count (filter map? (map (fn [i] (try (call :text.words {:text "to be or not to be"})
+        // `n` calls, each failure caught.
+        let catching = |n: u32| {
+            format!(
+                r#"(count (filter map? (map (fn [i] (try (call :text.words {{:text "to be or not to be"}})
                                                     (catch :error/capability e nil)))
-                                       (range 100))))"#,
-        );
-        let o = kiln(&h, &["run", many.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+                                       (range {n}))))"#
+            )
+        };
+        let o = run_expecting(&h, "many.rtfs", &catching(100), 1, "wasm-fuel budget");
         assert!(
             err(&o).contains("error[:error/limit]") && err(&o).contains("wasm-fuel budget"),
             "{}",
@@ -988,16 +1005,7 @@ mod end_to_end {
         assert!(out(&o).contains("<planner.execute_plan>"), "{}", out(&o));
         // A plan that catches the failure of the call that spent its budget and ends before
         // its next poll still stops: the budget is checked once more when the run ends.
-        let eleven = plan(
-            &h,
-            "eleven.rtfs",
-            r#"(count (filter map? (map (fn [i] (try (call :text.words {:text "to be or not to be"})
-                                                    (catch :error/capability e nil)))
-                                       (range 11))))"#,
-        );
-        let o = kiln(&h, &["run", eleven.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-        assert!(err(&o).contains("wasm-fuel budget"), "{}", err(&o));
+        run_expecting(&h, "eleven.rtfs", &catching(11), 1, "wasm-fuel budget");
         let q = quotas(&h);
         assert_eq!(q.len(), 5, "{q:?}");
         assert_eq!(q[4]["subject"]["quota"], "plan-wasm-fuel");
@@ -1072,19 +1080,15 @@ mod end_to_end {
             err(&o)
         );
         // The same attempts from a plan directly.
-        let p = plan(&h, "direct.rtfs", "(call :net.fetch \"x\")");
-        let o = kiln(&h, &["run", p.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
-        assert!(
-            err(&o).contains("agents do not reach the network"),
-            "{}",
-            err(&o)
+        run_expecting(
+            &h,
+            "direct.rtfs",
+            "(call :net.fetch \"x\")",
+            3,
+            "agents do not reach the network",
         );
         // Every refusal is on the chain, with the rule that decided it.
-        let denied: Vec<serde_json::Value> = entries(&h, "decision")
-            .into_iter()
-            .filter(|e| e["outcome"] == "denied")
-            .collect();
+        let denied = denials(&h);
         assert_eq!(denied.len(), 2, "{denied:#?}");
         assert!(
             denied
@@ -1598,22 +1602,14 @@ mod end_to_end {
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let o = kiln(&h, &["approvals", "approve", "1"]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-        let p = plan(
+        run_expecting(
             &h,
             "nest.rtfs",
             r#"(call :planner.execute_plan {:plan "(+ 1 2)"})"#,
+            3,
+            "plans do not run plans here",
         );
-        let o = kiln(&h, &["run", p.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(3), "{}", out(&o));
-        assert!(
-            err(&o).contains("plans do not run plans here"),
-            "{}",
-            err(&o)
-        );
-        let denied: Vec<serde_json::Value> = entries(&h, "decision")
-            .into_iter()
-            .filter(|e| e["outcome"] == "denied")
-            .collect();
+        let denied = denials(&h);
         assert_eq!(denied.len(), 1, "{denied:?}");
         assert_eq!(denied[0]["subject"]["rule"], "no-nested-plans");
         assert_eq!(denied[0]["principal"], "agent");
