@@ -469,6 +469,42 @@ mod end_to_end {
         )
     }
 
+    /// Installs echo as `net.fetch`, declaring `:net` (which the default constitution denies
+    /// to agents).
+    fn install_net_fetch(h: &Path) {
+        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+        let o = install(
+            h,
+            &echo,
+            "net.fetch",
+            r#"(capability "net.fetch" :effects [:net])"#,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+
+    /// Installs `x.caller`: a WAT guest that calls, through `kiln.call`, whatever capability
+    /// its input names (with a nil argument) and fails with the reply's error.
+    fn install_caller(h: &Path) {
+        let wasm = crate::sandbox::guest(
+            r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
+            // The argument is nil (0xf6 at 96); the id is the guest's input, a CBOR text
+            // string: skip its one-byte head (ids shorter than 24 bytes).
+            r#"(call $call (i32.add (local.get $ptr) (i32.const 1))
+                           (i32.sub (local.get $len) (i32.const 1))
+                           (i32.const 96) (i32.const 1))"#,
+            r#"(data (i32.const 96) "\f6")"#,
+        );
+        let file = h.parent().unwrap().join("caller.wasm");
+        std::fs::write(&file, wasm).unwrap();
+        let o = install(
+            h,
+            &file,
+            "x.caller",
+            r#"(capability "x.caller" :effects [:call])"#,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+
     /// Runs `plan`, which must stop waiting for approval `n` of `action`; approves it.
     fn waits_then_approve(home: &Path, plan: &Path, n: u32, action: &str) {
         let o = kiln(home, &["run", plan.to_str().unwrap()]);
@@ -833,7 +869,13 @@ mod end_to_end {
     fn at_trust(h: &Path, level: u8) {
         let text = kiln::governance::constitution::DEFAULT
             .replace(":trust-level 0", &format!(":trust-level {level}"));
-        let f = h.parent().unwrap().join(format!("level{level}.rtfs"));
+        adopt(h, &format!("level{level}.rtfs"), &text);
+    }
+
+    /// The human proposes the constitution `text` (written as `name` beside the home) and
+    /// approves it.
+    fn adopt(h: &Path, name: &str, text: &str) {
+        let f = h.parent().unwrap().join(name);
         std::fs::write(&f, text).unwrap();
         let o = kiln(h, &["constitution", "propose", f.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
@@ -849,12 +891,13 @@ mod end_to_end {
 
     /// A plan that nests `planner.execute_plan` `depth` times around `"bottom"`.
     fn nested(depth: usize) -> String {
-        let mut src = "\"bottom\"".to_string();
-        for _ in 0..depth {
-            let escaped = src.replace('\\', "\\\\").replace('"', "\\\"");
-            src = format!("(call :planner.execute_plan {{:plan \"{escaped}\"}})");
-        }
-        src
+        (0..depth).fold("\"bottom\"".to_string(), |src, _| executing(&src))
+    }
+
+    /// A plan that runs `src` through `planner.execute_plan`.
+    fn executing(src: &str) -> String {
+        let escaped = src.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("(call :planner.execute_plan {{:plan \"{escaped}\"}})")
     }
 
     #[test]
@@ -931,18 +974,7 @@ mod end_to_end {
             .replace(":plan-steps 10000000", ":plan-steps 100000")
             // (Level 2: an agent's pure plan runs without approval, for the nested case.)
             .replace(":trust-level 0", ":trust-level 2");
-        let f = h.parent().unwrap().join("small.rtfs");
-        std::fs::write(&f, text).unwrap();
-        assert_eq!(
-            kiln(&h, &["constitution", "propose", f.to_str().unwrap()])
-                .status
-                .code(),
-            Some(0)
-        );
-        assert_eq!(
-            kiln(&h, &["approvals", "approve", "1"]).status.code(),
-            Some(0)
-        );
+        adopt(&h, "small.rtfs", &text);
         // `n` calls, each failure caught.
         let catching = |n: u32| {
             format!(
@@ -1015,14 +1047,7 @@ mod end_to_end {
     fn guests_and_rtfs_capabilities_meet_the_same_governance() {
         let h = home("guest-attacks");
         // A human-installed capability that declares the network (echo, declared :net).
-        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
-        let o = install(
-            &h,
-            &echo,
-            "net.fetch",
-            r#"(capability "net.fetch" :effects [:net])"#,
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        install_net_fetch(&h);
         // A grant pointing into the home is refused at install: no capability can write the
         // constitution, the database or the objects through the file system.
         let fs = crate::guests::wasm_path("fs_write_text", "wasm32-wasip1");
@@ -1182,12 +1207,7 @@ mod end_to_end {
         // Trust 2: the agent plan itself may run (it is pure at the top), but what it does
         // inside — registering a capability — still needs approval (level 3).
         at_trust(&h, 2);
-        let inner = SHOUT.replace('\\', "\\\\").replace('"', "\\\"");
-        let p = plan(
-            &h,
-            "outer.rtfs",
-            &format!("(call :planner.execute_plan {{:plan \"{inner}\"}})"),
-        );
+        let p = plan(&h, "outer.rtfs", &executing(SHOUT));
         // The agent plan registers: it is not pure, so running it waits for approval first.
         waits_then_approve(&h, &p, 2, "execute-effectful-plan");
         // Approved to run, the plan's registration is gated on its own.
@@ -1348,35 +1368,8 @@ mod end_to_end {
     #[test]
     fn a_wat_guest_calling_kiln_call_meets_the_same_governance() {
         let h = home("wat-guest");
-        // A guest that calls whatever capability its input names and returns the reply
-        // envelope as its own result.
-        let wasm = crate::sandbox::guest(
-            r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
-            // The argument is nil (0xf6 at 96); the id is the guest's input, a CBOR text
-            // string: skip its one-byte head (ids shorter than 24 bytes).
-            r#"(call $call (i32.add (local.get $ptr) (i32.const 1))
-                           (i32.sub (local.get $len) (i32.const 1))
-                           (i32.const 96) (i32.const 1))"#,
-            r#"(data (i32.const 96) "\f6")"#,
-        );
-        let dir = h.parent().unwrap();
-        let file = dir.join("caller.wasm");
-        std::fs::write(&file, wasm).unwrap();
-        let o = install(
-            &h,
-            &file,
-            "x.caller",
-            r#"(capability "x.caller" :effects [:call])"#,
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
-        let o = install(
-            &h,
-            &echo,
-            "net.fetch",
-            r#"(capability "net.fetch" :effects [:net])"#,
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        install_caller(&h);
+        install_net_fetch(&h);
         for (target, reason) in [
             ("kiln.approve", ":reason :unknown"),
             ("planner.execute_plan", ":reason :unavailable"),
@@ -1412,32 +1405,8 @@ mod end_to_end {
         // Full autonomy, so the agent's attacker capability is active at once; human-only
         // actions stay the human's at every level.
         at_trust(&h, 4);
-        let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
-        let o = install(
-            &h,
-            &echo,
-            "net.fetch",
-            r#"(capability "net.fetch" :effects [:net])"#,
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-        // The guest: calls the capability its input names (nil argument) and fails with the
-        // reply's error.
-        let wasm = crate::sandbox::guest(
-            r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
-            r#"(call $call (i32.add (local.get $ptr) (i32.const 1))
-                           (i32.sub (local.get $len) (i32.const 1))
-                           (i32.const 96) (i32.const 1))"#,
-            r#"(data (i32.const 96) "\f6")"#,
-        );
-        let file = dir.join("caller.wasm");
-        std::fs::write(&file, wasm).unwrap();
-        let o = install(
-            &h,
-            &file,
-            "x.caller",
-            r#"(capability "x.caller" :effects [:call])"#,
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        install_net_fetch(&h);
+        install_caller(&h);
         // The RTFS capability, written by an agent's plan: calls the id it is given.
         let p = plan(
             &h,
@@ -1596,12 +1565,7 @@ mod end_to_end {
                           :reason "plans do not run plans here"}
                          "#,
             );
-        let f = h.parent().unwrap().join("deny.rtfs");
-        std::fs::write(&f, text).unwrap();
-        let o = kiln(&h, &["constitution", "propose", f.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-        let o = kiln(&h, &["approvals", "approve", "1"]);
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        adopt(&h, "deny.rtfs", &text);
         run_expecting(
             &h,
             "nest.rtfs",
@@ -1758,18 +1722,7 @@ mod end_to_end {
             ":grants {}",
             &format!(r#":grants {{"fs.write_text" {{:dirs [{{:path "{}" :as "/out" :write true :quota-bytes 100}}]}}}}"#, out_dir.display()),
         );
-        let c = dir.join("grants.rtfs");
-        std::fs::write(&c, text).unwrap();
-        assert_eq!(
-            kiln(&h, &["constitution", "propose", c.to_str().unwrap()])
-                .status
-                .code(),
-            Some(0)
-        );
-        assert_eq!(
-            kiln(&h, &["approvals", "approve", "1"]).status.code(),
-            Some(0)
-        );
+        adopt(&h, "grants.rtfs", &text);
         let sixty = "x".repeat(60);
         let o = write(&sixty);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
@@ -1807,18 +1760,7 @@ mod end_to_end {
         let text = kiln::governance::constitution::DEFAULT
             .replace(":trust-level 0", ":trust-level 2")
             .replace(":plan-steps 10000000", ":plan-steps 800000");
-        let c = h.parent().unwrap().join("steps.rtfs");
-        std::fs::write(&c, text).unwrap();
-        assert_eq!(
-            kiln(&h, &["constitution", "propose", c.to_str().unwrap()])
-                .status
-                .code(),
-            Some(0)
-        );
-        assert_eq!(
-            kiln(&h, &["approvals", "approve", "1"]).status.code(),
-            Some(0)
-        );
+        adopt(&h, "steps.rtfs", &text);
         // About 500 000 steps each: either half fits, both together do not.
         let half = "(reduce + (range 100000))";
         let p = plan(
@@ -1846,12 +1788,7 @@ mod end_to_end {
     fn undoing_a_run_undoes_what_its_nested_runs_did() {
         let h = home("undo-nested");
         at_trust(&h, 3);
-        let inner = SHOUT.replace('\\', "\\\\").replace('"', "\\\"");
-        let p = plan(
-            &h,
-            "outer.rtfs",
-            &format!("(call :planner.execute_plan {{:plan \"{inner}\"}})"),
-        );
+        let p = plan(&h, "outer.rtfs", &executing(SHOUT));
         // The agent plan registers, so running it is effectful: approved once.
         waits_then_approve(&h, &p, 2, "execute-effectful-plan");
         let o = kiln(&h, &["run", p.to_str().unwrap()]);

@@ -306,86 +306,7 @@ impl Governed {
             None => (spec, false),
         };
         if let Some(native) = crate::natives::native(id) {
-            if nested.is_some() {
-                // Natives run plans and the sandbox themselves: a plan may call them, a
-                // capability may not (refused, and on the chain).
-                let m = format!("{id} is available to plans, not to capabilities");
-                self.buffer(
-                    "call",
-                    &Value::map(vec![
-                        (kw("capability"), Value::str(id)),
-                        (kw("error"), Value::str(&m)),
-                    ]),
-                    PendingParts {
-                        outcome: "unavailable",
-                        ..PendingParts::default()
-                    },
-                );
-                return Err(fail(Reason::Unavailable, m));
-            }
-            // Resolved like any version, and only the active one runs — when it is this
-            // build's (a version refused at open, or another kiln's, is not served).
-            let registry = &self.rt.kernel().home.registry;
-            let version = match (registry.resolve(id), pinned) {
-                (Ok(active), false) => Ok(active),
-                (Ok(active), true) => match registry.resolve(spec) {
-                    Ok(v) if v.row.hash == active.row.hash => Ok(v),
-                    Ok(_) => Err(format!(
-                        "{spec}: only the active version of a native capability runs (this kiln's)"
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
-                (Err(e), _) => Err(e.to_string()),
-            }
-            .and_then(|v| {
-                let ours = Hash::of(native.implementation().as_bytes());
-                if v.row.kind == "native" && v.row.module == ours {
-                    Ok(v)
-                } else {
-                    Err(format!(
-                        "{id}: the active version {} is not this kiln's native (reopen the home with this kiln to register it, or see `kiln cap history {id}`)",
-                        &v.row.hash.hex()[..12]
-                    ))
-                }
-            });
-            let version = match version {
-                Ok(v) => v,
-                Err(m) => return Err(self.unknown(spec, m)),
-            };
-            // A constitution rule may deny calling a native (for an agent); approval for what a
-            // native does is decided by the native, on what it creates or runs.
-            let kernel = self.rt.kernel();
-            let effects = crate::caps::effects_of(&version.manifest)
-                .map_err(|e| fail(Reason::Failed, e.0))?;
-            let effects: Vec<Effect> = effects.into_iter().collect();
-            let action = Action {
-                kind: ActionKind::Call,
-                capability: Some(id),
-                effects: &effects,
-                who: Who::Agent,
-            };
-            let d = decide(&kernel.constitution, kernel.trust, &action);
-            if d.verdict == Verdict::Deny && d.rule.is_some() {
-                self.record_now(
-                    "decision",
-                    Value::map(vec![
-                        (kw("action"), kw("call")),
-                        (kw("capability"), Value::str(id)),
-                        (kw("version"), Value::str(&version.row.hash.hex())),
-                        (kw("verdict"), kw("deny")),
-                        (kw("reason"), Value::str(&d.reason)),
-                        (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
-                    ]),
-                    "denied",
-                )?;
-                return Err(fail(
-                    Reason::Denied,
-                    format!("calling {id} is denied: {}", d.reason),
-                ));
-            }
-            crate::caps::schema_check(&version.manifest, "input-schema", arg, "input")
-                .map_err(|e| fail(Reason::InvalidInput, format!("{id}: {}", e.0)))?;
-            return (native.run)(self, arg);
+            return self.call_native(native, spec, nested.is_some(), arg);
         }
         let loaded = self.load(spec).and_then(|(version, loaded)| {
             // An agent may pin only a version that was active at some time: never one that
@@ -605,6 +526,12 @@ impl Governed {
 
     /// Refuses a call of what is not installed (or not servable); on the chain too.
     fn unknown(&self, id: &str, message: String) -> CallFailure {
+        self.refuse(id, message, Reason::Unknown)
+    }
+
+    /// Refuses a call before any decision (the capability cannot be served to this caller),
+    /// with a buffered `call` entry whose outcome is the reason.
+    fn refuse(&self, id: &str, message: String, reason: Reason) -> CallFailure {
         self.buffer(
             "call",
             &Value::map(vec![
@@ -612,11 +539,80 @@ impl Governed {
                 (kw("error"), Value::str(&message)),
             ]),
             PendingParts {
-                outcome: "unknown",
+                outcome: reason.as_str(),
                 ..PendingParts::default()
             },
         );
-        CallFailure::new(Reason::Unknown, message)
+        CallFailure::new(reason, message)
+    }
+
+    /// A call of a native capability (`spec` is its id, perhaps pinned), from a plan or — when
+    /// `from_capability` — from a guest, which is refused.
+    fn call_native(
+        self: &Arc<Self>,
+        native: &crate::natives::Native,
+        spec: &str,
+        from_capability: bool,
+        arg: &Value,
+    ) -> Result<Value, CallFailure> {
+        let id = native.id;
+        let fail = |reason: Reason, m: String| CallFailure::new(reason, m);
+        if from_capability {
+            // Natives run plans and the sandbox themselves: a plan may call them, a
+            // capability may not (refused, and on the chain).
+            let m = format!("{id} is available to plans, not to capabilities");
+            return Err(self.refuse(id, m, Reason::Unavailable));
+        }
+        // Resolved like any version, and only the active one runs — when it is this build's
+        // (a version refused at open, or another kiln's, is not served).
+        let ours = Hash::of(native.implementation().as_bytes());
+        let version = match self.rt.kernel().home.registry.resolve(spec) {
+            Ok(v) if !v.row.active => Err(format!(
+                "{spec}: only the active version of a native capability runs (this kiln's)"
+            )),
+            Ok(v) if v.row.kind != "native" || v.row.module != ours => Err(format!(
+                "{id}: the active version {} is not this kiln's native (reopen the home with this kiln to register it, or see `kiln cap history {id}`)",
+                &v.row.hash.hex()[..12]
+            )),
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.to_string()),
+        }
+        .map_err(|m| self.unknown(spec, m))?;
+        // A constitution rule may deny calling a native (for an agent); approval for what a
+        // native does is decided by the native, on what it creates or runs.
+        let kernel = self.rt.kernel();
+        let effects: Vec<Effect> = crate::caps::effects_of(&version.manifest)
+            .map_err(|e| fail(Reason::Failed, e.0))?
+            .into_iter()
+            .collect();
+        let action = Action {
+            kind: ActionKind::Call,
+            capability: Some(id),
+            effects: &effects,
+            who: Who::Agent,
+        };
+        let d = decide(&kernel.constitution, kernel.trust, &action);
+        if d.verdict == Verdict::Deny && d.rule.is_some() {
+            self.record_now(
+                "decision",
+                Value::map(vec![
+                    (kw("action"), kw("call")),
+                    (kw("capability"), Value::str(id)),
+                    (kw("version"), Value::str(&version.row.hash.hex())),
+                    (kw("verdict"), kw("deny")),
+                    (kw("reason"), Value::str(&d.reason)),
+                    (kw("rule"), d.rule.as_deref().map_or(Value::Nil, Value::str)),
+                ]),
+                "denied",
+            )?;
+            return Err(fail(
+                Reason::Denied,
+                format!("calling {id} is denied: {}", d.reason),
+            ));
+        }
+        crate::caps::schema_check(&version.manifest, "input-schema", arg, "input")
+            .map_err(|e| fail(Reason::InvalidInput, format!("{id}: {}", e.0)))?;
+        (native.run)(self, arg)
     }
 
     /// Commits the buffer and then one entry, durably (a self-modifying decision).

@@ -566,7 +566,7 @@ impl Kernel {
         for (id, g) in &proposed.grants {
             for d in &g.dirs {
                 let canon = lexical(&d.path);
-                if canon.starts_with(home) || home.starts_with(&canon) {
+                if kiln_sandbox::grants::overlaps(&canon, home) {
                     return Err(Failure(format!(
                         "{file}: :grants {id:?} {:?} overlaps kiln's home {}: no capability may reach the store through the file system",
                         d.path,

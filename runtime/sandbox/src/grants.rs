@@ -38,7 +38,8 @@ fn refuse(why: String) -> SandboxError {
     }
 }
 
-fn overlaps(a: &Path, b: &Path) -> bool {
+/// Whether one path contains the other (a grant of either reaches the other).
+pub fn overlaps(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 

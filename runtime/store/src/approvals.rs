@@ -77,19 +77,8 @@ pub struct Approval {
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawApproval> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-    ))
+    // rusqlite reads a row into a tuple of its columns' types.
+    RawApproval::try_from(r)
 }
 
 /// A raw row: n, action, subject, hash, risk, reasons, requester, expires_at, status,

@@ -115,18 +115,8 @@ fn to_row(t: RawPlan) -> Result<PlanRow> {
 const SELECT: &str = "SELECT run, parent, source, name, principal, started_at, ended_at, outcome, result, chain_last FROM plans";
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPlan> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    // rusqlite reads a row into a tuple of its columns' types.
+    RawPlan::try_from(r)
 }
 
 /// Runs, newest first.

@@ -224,16 +224,8 @@ type RawRow = (
 );
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
+    // rusqlite reads a row into a tuple of its columns' types.
+    RawRow::try_from(r)
 }
 
 fn corrupt(what: &str) -> StoreError {
