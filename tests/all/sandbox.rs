@@ -435,15 +435,17 @@ fn the_code_cache_is_verified_and_shared() {
     );
     let none = BTreeSet::new();
     let fresh = || Sandbox::new(SandboxConfig::default()).unwrap();
-    let (_, first) = fresh()
+    let first = fresh()
         .load_cached(&module, &none, &Grants::default(), &cache)
-        .unwrap();
+        .unwrap()
+        .cache;
     assert_eq!(first, CacheOutcome::Miss);
     // A new sandbox (think: a new process with the same cache) loads the verified artifact.
     let sb = fresh();
-    let (cap, second) = sb
+    let loaded = sb
         .load_cached(&module, &none, &Grants::default(), &cache)
         .unwrap();
+    let (cap, second) = (loaded.capability, loaded.cache);
     assert_eq!(second, CacheOutcome::Hit);
     let out = sb
         .call(&cap, &v("[:cached 1]"), small(), Arc::new(NoDispatch))
@@ -460,17 +462,19 @@ fn the_code_cache_is_verified_and_shared() {
     bytes[n / 2] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let sb = fresh();
-    let (cap, third) = sb
+    let loaded = sb
         .load_cached(&module, &none, &Grants::default(), &cache)
         .unwrap();
+    let (cap, third) = (loaded.capability, loaded.cache);
     assert_eq!(third, CacheOutcome::Replaced);
     assert!(
         sb.call(&cap, &Value::Int(7), small(), Arc::new(NoDispatch))
             .is_ok()
     );
-    let (_, fourth) = fresh()
+    let fourth = fresh()
         .load_cached(&module, &none, &Grants::default(), &cache)
-        .unwrap();
+        .unwrap()
+        .cache;
     assert_eq!(fourth, CacheOutcome::Hit);
     std::fs::remove_dir_all(&dir).ok();
 }

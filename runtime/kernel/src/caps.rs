@@ -384,9 +384,10 @@ pub(crate) fn load_version(
         }
     }
     let grants = grants.checked(&rt.protected())?;
-    let (cap, _) = rt
+    let cap = rt
         .sandbox
-        .load_cached(&bytes, &effects, &grants, &rt.cache)?;
+        .load_cached(&bytes, &effects, &grants, &rt.cache)?
+        .capability;
     if let (Ok(encoded), Ok(mut loaded)) =
         (rtfs::encoding::encode(&version.manifest), rt.loaded.lock())
     {

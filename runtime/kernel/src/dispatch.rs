@@ -456,7 +456,10 @@ impl Governed {
                         self.budget.charge(o.fuel_used);
                         (Ok(o.value), o.fuel_used)
                     }
-                    Err((e, used)) => {
+                    Err(kiln_sandbox::FailedCall {
+                        error: e,
+                        fuel_used: used,
+                    }) => {
                         // A call that failed still spent what it burned.
                         self.budget.charge(used);
                         (Err(e), used)

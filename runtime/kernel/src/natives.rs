@@ -431,7 +431,10 @@ fn check_examples(gov: &Arc<Governed>, desc: &Value, source: &str) -> Result<(),
                 gov.budget().charge(o.fuel_used);
                 o
             }
-            Err((e, used)) => {
+            Err(kiln_sandbox::FailedCall {
+                error: e,
+                fuel_used: used,
+            }) => {
                 gov.budget().charge(used);
                 return Err(fail(Reason::InvalidInput, format!("example {i}: {e}")));
             }

@@ -83,7 +83,7 @@ fn bare_engine(limits: bool) -> Engine {
     c.consume_fuel(limits).epoch_interruption(limits);
     // The same pool as kiln's engine (SandboxConfig::default(): 8 workers × 5 levels), so
     // that instantiation and memory reset cost the same on both sides; only the limits differ.
-    let pool = kiln_sandbox::sandbox::pool_config(40, 256 << 20);
+    let pool = kiln_sandbox::engine::pool_config(40, 256 << 20);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&c).expect("engine")
 }

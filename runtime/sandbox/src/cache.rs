@@ -11,8 +11,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
+use crate::capability::hex;
 use crate::error::{Result, SandboxError};
-use crate::sandbox::hex;
 
 /// Where artifact hashes are recorded.
 pub trait ArtifactIndex: Send + Sync {
@@ -92,6 +92,14 @@ pub enum CacheOutcome {
     Replaced,
 }
 
+/// A compiled module and how it was obtained.
+pub struct CompiledModule {
+    /// The module, ready for the engine it was compiled for.
+    pub module: Module,
+    /// Whether it came from the cache.
+    pub outcome: CacheOutcome,
+}
+
 /// Precompiled modules in a directory (shareable between homes that share the index),
 /// accessed through a cap-std handle.
 #[derive(Clone)]
@@ -143,12 +151,15 @@ impl CodeCache {
 
     /// The compiled module for `bytes` (whose SHA-256 is `module_sha`): a verified cached
     /// artifact, or a fresh compilation that is then stored.
+    // The crate's only `unsafe`: `Module::deserialize` trusts its bytes to be wasmtime's own
+    // output; each block says why these are.
+    #[allow(unsafe_code)]
     pub fn module(
         &self,
         engine: &Engine,
         bytes: &[u8],
         module_sha: &[u8; 32],
-    ) -> Result<(Module, CacheOutcome)> {
+    ) -> Result<CompiledModule> {
         let key = Self::key(engine, module_sha);
         let path = self.path(&key);
         let name = format!("{key}.cwasm");
@@ -162,7 +173,10 @@ impl CodeCache {
                 // engine configuration, read into memory (not mapped) before use.
                 let module = unsafe { Module::deserialize(engine, &artifact) }
                     .map_err(|e| SandboxError::Cache(format!("{}: {e}", path.display())))?;
-                return Ok((module, CacheOutcome::Hit));
+                return Ok(CompiledModule {
+                    module,
+                    outcome: CacheOutcome::Hit,
+                });
             }
             tracing::warn!(
                 artifact = %path.display(),
@@ -183,6 +197,6 @@ impl CodeCache {
         // SAFETY: `artifact` was produced by `precompile_module` of this very engine just now.
         let module = unsafe { Module::deserialize(engine, &artifact) }
             .map_err(|e| SandboxError::Cache(e.to_string()))?;
-        Ok((module, outcome))
+        Ok(CompiledModule { module, outcome })
     }
 }

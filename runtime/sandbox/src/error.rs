@@ -1,4 +1,5 @@
-//! What can go wrong running a capability, as errors a caller can act on.
+//! What can go wrong running a capability, as errors a caller can act on: [`SandboxError`],
+//! and [`FailedCall`] — an error with the fuel the call burned before it.
 
 use thiserror::Error;
 
@@ -104,6 +105,42 @@ pub enum SandboxError {
     /// An engine-level failure that is not the guest's doing.
     #[error("sandbox internal error: {0}")]
     Internal(String),
+}
+
+/// A call that failed, with the fuel it burned before it failed: a budget must still be
+/// charged for it ([`Sandbox::call_metered`]). Displays as its error.
+///
+/// ```
+/// use kiln_sandbox::{FailedCall, SandboxError};
+/// let f = FailedCall { error: SandboxError::StackOverflow, fuel_used: 1200 };
+/// assert_eq!(f.to_string(), "the capability overflowed its stack");
+/// assert_eq!(SandboxError::from(f), SandboxError::StackOverflow);
+/// ```
+///
+/// [`Sandbox::call_metered`]: crate::Sandbox::call_metered
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{error}")]
+pub struct FailedCall {
+    /// What went wrong.
+    pub error: SandboxError,
+    /// Fuel consumed before the failure, nested calls included (0 if the guest never ran).
+    pub fuel_used: u64,
+}
+
+impl From<FailedCall> for SandboxError {
+    fn from(f: FailedCall) -> SandboxError {
+        f.error
+    }
+}
+
+impl SandboxError {
+    /// This error as a call that failed after using `fuel_used`.
+    pub(crate) fn after(self, fuel_used: u64) -> FailedCall {
+        FailedCall {
+            error: self,
+            fuel_used,
+        }
+    }
 }
 
 /// Result alias.
