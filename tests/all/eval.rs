@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use rtfs::vm::{CallFailure, CallRequest, Reason, StepStarted};
-use rtfs::{Error, Host, Interpreter, Limits, NoHost, Value};
+use rtfs::host::{CallFailure, CallRequest, Host, NoHost, Reason, StepStarted};
+use rtfs::{Error, Interpreter, Limits, Value};
 
 fn eval_with(limits: Limits, src: &str) -> Result<Value, Error> {
     let mut it = Interpreter::new(limits);

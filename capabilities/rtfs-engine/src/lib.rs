@@ -5,8 +5,8 @@
 //! is, with none as nil, with several as a vector.
 
 use kiln_guest::{Error, Value};
-use rtfs::vm::{CallFailure, CallRequest, Reason};
-use rtfs::{Host, Interpreter, Limits};
+use rtfs::host::{CallFailure, CallRequest, Host, Reason};
+use rtfs::{Interpreter, Limits};
 
 struct GuestHost {
     descriptors: Vec<Value>,

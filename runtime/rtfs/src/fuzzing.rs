@@ -2,9 +2,10 @@
 //! corpora and the regression inputs in CI (`tests/all/fuzz_replay.rs`).
 
 use crate::encoding::{DecodeLimits, decode as decode_bytes, encode};
+use crate::host::NoHost;
 use crate::print::print;
 use crate::reader::{ReadOptions, read_expr, read_program};
-use crate::vm::{Interpreter, Limits, NoHost};
+use crate::vm::{Interpreter, Limits};
 
 /// Reads arbitrary text; a data value that reads prints and reads back equal.
 pub fn read(data: &[u8]) {

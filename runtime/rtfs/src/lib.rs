@@ -3,7 +3,8 @@
 //! This crate is pure: no I/O, no threads, no clock; it builds for `wasm32-unknown-unknown`.
 //! It holds the reader ([`reader`]), values ([`value`]), equality and canonical order
 //! ([`order`]), the printer ([`print`]), the one binary encoding ([`encoding`]), schemas
-//! ([`schema`]) and the compiled-code definitions ([`code`]) the evaluator runs.
+//! ([`schema`]), the compiled-code definitions ([`code`]) the evaluator runs, and the host
+//! boundary ([`host`]) through which an evaluation reaches its embedder.
 //!
 //! ```
 //! let form = rtfs::reader::read_expr("{:b 1 :a [1 2.5 \"x\"]}", &Default::default()).unwrap();
@@ -13,12 +14,15 @@
 //! assert_eq!(rtfs::encoding::decode(&bytes, Default::default()).unwrap(), v);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod analysis;
 pub mod code;
 pub mod compile;
 pub mod encoding;
 pub mod error;
 pub mod fuzzing;
+pub mod host;
 pub mod order;
 pub mod print;
 pub mod reader;
@@ -28,5 +32,6 @@ pub mod value;
 pub mod vm;
 
 pub use error::{Error, Kind, LimitKind, Result};
+pub use host::{Host, NoHost};
 pub use value::Value;
-pub use vm::{Host, Interpreter, Limits, NoHost, Program, eval};
+pub use vm::{Interpreter, Limits, Program, eval};

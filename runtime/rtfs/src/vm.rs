@@ -16,6 +16,11 @@ use crate::order::equal;
 use crate::schema;
 use crate::value::{Func, Map, Name, Seq, Value, live_bytes};
 
+// Re-exported while the kernel moves to rtfs::host.
+pub use crate::host::{
+    CallFailure, CallRequest, DescriptorHost, Host, NoHost, Reason, StepStarted,
+};
+
 /// A shared, possibly unbound variable (a captured slot, a letrec or `def` declaration).
 pub type Cell = Rc<RefCell<Option<Value>>>;
 
@@ -40,156 +45,6 @@ impl Default for Limits {
             memory: 256 << 20,
             value_depth: 1_000,
         }
-    }
-}
-
-/// Why the host refused or failed a `call` (§8.2 reasons).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// No host.
-    Unavailable,
-    /// No such capability.
-    Unknown,
-    /// Governance, effects or grants said no.
-    Denied,
-    /// Waiting for a human.
-    PendingApproval,
-    /// A quota ran out.
-    Quota,
-    /// The input did not satisfy the input schema.
-    InvalidInput,
-    /// The output did not satisfy the output schema.
-    InvalidOutput,
-    /// The capability itself failed.
-    Failed,
-    /// The callee's own budget ran out.
-    Limit,
-}
-
-impl Reason {
-    /// The `:reason` keyword text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Unavailable => "unavailable",
-            Reason::Unknown => "unknown",
-            Reason::Denied => "denied",
-            Reason::PendingApproval => "pending-approval",
-            Reason::Quota => "quota",
-            Reason::InvalidInput => "invalid-input",
-            Reason::InvalidOutput => "invalid-output",
-            Reason::Failed => "failed",
-            Reason::Limit => "limit",
-        }
-    }
-}
-
-/// A failed `call`, as the host reports it.
-#[derive(Clone, Debug)]
-pub struct CallFailure {
-    /// Why.
-    pub reason: Reason,
-    /// Prose for the error message.
-    pub message: String,
-    /// The capability's own error, when it came from the capability.
-    pub cause: Option<Error>,
-    /// Further data entries (e.g. `:approval`).
-    pub extra: Vec<(&'static str, Value)>,
-}
-
-impl CallFailure {
-    /// A failure with a reason and a message.
-    pub fn new(reason: Reason, message: impl Into<String>) -> CallFailure {
-        CallFailure {
-            reason,
-            message: message.into(),
-            cause: None,
-            extra: Vec::new(),
-        }
-    }
-}
-
-/// What a `call` hands the host.
-#[derive(Debug)]
-pub struct CallRequest<'a> {
-    /// The capability id (a keyword's text without `:`).
-    pub id: &'a str,
-    /// The arguments, all data values.
-    pub args: &'a [Value],
-    /// Steps left in this evaluation.
-    pub steps_left: u64,
-    /// The innermost open step or plan, if any.
-    pub step: Option<u64>,
-}
-
-/// A step (or plan) that started.
-#[derive(Debug)]
-pub struct StepStarted<'a> {
-    /// Fresh per evaluation: 1, 2, …
-    pub id: u64,
-    /// The innermost enclosing step or plan.
-    pub parent: Option<u64>,
-    /// The step's name.
-    pub name: &'a str,
-    /// The params map (nil when none), with non-data parts printed.
-    pub params: &'a Value,
-    /// Whether this is a `plan` form.
-    pub plan: bool,
-}
-
-/// What an evaluation asks of its embedder: capabilities, step reports, resources, time.
-pub trait Host {
-    /// Runs a capability. `charge` receives the steps the host bills to this evaluation.
-    fn call(&mut self, request: &CallRequest<'_>, charge: &mut u64) -> Result<Value, CallFailure>;
-    /// A step or plan started.
-    fn step_started(&mut self, _event: &StepStarted<'_>) {}
-    /// A step completed with a value (non-data parts printed).
-    fn step_completed(&mut self, _id: u64, _value: &Value) {}
-    /// A step failed with an error.
-    fn step_failed(&mut self, _id: u64, _error: &Error) {}
-    /// The value of a named resource handle (`resource:ref`); None gives `"@name"`.
-    fn resource(&mut self, _name: &str) -> Option<Value> {
-        None
-    }
-    /// Polled every 65 536 steps and before each `call`; an error (e.g. a `:time` limit)
-    /// stops the evaluation.
-    fn poll(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// A `capability` form produced a descriptor.
-    fn capability(&mut self, _descriptor: &Value) {}
-}
-
-/// The pure environment: every `call` is `:unavailable`, reports are dropped.
-#[derive(Debug, Default)]
-pub struct NoHost;
-
-impl Host for NoHost {
-    fn call(&mut self, request: &CallRequest<'_>, _: &mut u64) -> Result<Value, CallFailure> {
-        Err(CallFailure::new(
-            Reason::Unavailable,
-            format!("no host to run capability {}", request.id),
-        ))
-    }
-}
-
-/// A host with no capabilities that records the capability descriptors a program produces
-/// (reading manifests, running capability programs on the host evaluator).
-#[derive(Debug, Default)]
-pub struct DescriptorHost {
-    /// The descriptors, in the order the program evaluated them.
-    pub descriptors: Vec<Value>,
-}
-
-impl Host for DescriptorHost {
-    fn call(&mut self, request: &CallRequest<'_>, _: &mut u64) -> Result<Value, CallFailure> {
-        Err(CallFailure::new(
-            Reason::Unavailable,
-            format!("no capabilities here: cannot call {}", request.id),
-        ))
-    }
-
-    fn capability(&mut self, descriptor: &Value) {
-        self.descriptors.push(descriptor.clone());
     }
 }
 

@@ -5,10 +5,11 @@ use std::rc::Rc;
 
 use super::{arg_error, plain, str_arg};
 use crate::error::{Error, ErrorValue, Kind, Result};
+use crate::host::CallRequest;
 use crate::print::format_float;
 use crate::schema;
 use crate::value::{Name, Value};
-use crate::vm::{Builtin, CallRequest, Ctx};
+use crate::vm::{Builtin, Ctx};
 
 fn error_value(fname: &str, kind: Name, message: &Value, data: Option<&Value>) -> Result<Value> {
     let message = str_arg(fname, message)?;
