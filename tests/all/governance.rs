@@ -1,8 +1,8 @@
 //! The governance kernel: the decision table of ARCHITECTURE.md in every cell, the
 //! constitution's rules, and a constitution's validation errors.
 
-use kiln::governance::constitution::{self, Constitution};
-use kiln::governance::{Action, ActionKind, Verdict, Who, decide};
+use kiln_kernel::governance::constitution::{self, Constitution};
+use kiln_kernel::governance::{Action, ActionKind, Verdict, Who, decide};
 use kiln_sandbox::Effect;
 
 fn default() -> Constitution {
@@ -247,7 +247,7 @@ fn constitution_errors_name_file_line_column_and_key() {
 
 #[test]
 fn agent_config_errors_name_file_line_column_and_key() {
-    use kiln::governance::config::{self, AgentConfig};
+    use kiln_kernel::governance::config::{self, AgentConfig};
     let c = AgentConfig::parse(config::DEFAULT, "agent_config.toml").expect("the default parses");
     assert_eq!(
         c.self_programming.trust_level, 4,
@@ -317,8 +317,8 @@ fn agent_config_errors_name_file_line_column_and_key() {
 /// Broken configuration never panics: mutated copies of the default constitution and agent
 /// configuration either parse or fail with `FILE:LINE:COLUMN:` naming a place in the text.
 mod mutated_configuration {
-    use kiln::governance::config::{self, AgentConfig};
-    use kiln::governance::constitution::{Constitution, DEFAULT};
+    use kiln_kernel::governance::config::{self, AgentConfig};
+    use kiln_kernel::governance::constitution::{Constitution, DEFAULT};
     use proptest::prelude::*;
 
     /// Applies `(position, edit)` pairs: delete a few characters, or insert a token that
@@ -766,8 +766,8 @@ mod end_to_end {
             err(&o)
         );
         // Trust level 3, proposed: not active until approved.
-        let text =
-            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 3");
+        let text = kiln_kernel::governance::constitution::DEFAULT
+            .replace(":trust-level 0", ":trust-level 3");
         let good = dir.join("level3.rtfs");
         std::fs::write(&good, &text).unwrap();
         let o = kiln(&h, &["constitution", "propose", good.to_str().unwrap()]);
@@ -867,7 +867,7 @@ mod end_to_end {
 
     /// Approves a constitution at `level` for the home.
     fn at_trust(h: &Path, level: u8) {
-        let text = kiln::governance::constitution::DEFAULT
+        let text = kiln_kernel::governance::constitution::DEFAULT
             .replace(":trust-level 0", &format!(":trust-level {level}"));
         adopt(h, &format!("level{level}.rtfs"), &text);
     }
@@ -966,7 +966,7 @@ mod end_to_end {
         assert!(per_call > 0);
         // A budget of ten calls; the plan tries a hundred and catches every capability error,
         // but the budget is a limit, not a capability error: the plan stops.
-        let text = kiln::governance::constitution::DEFAULT
+        let text = kiln_kernel::governance::constitution::DEFAULT
             .replace(
                 ":plan-wasm-fuel 10000000000",
                 &format!(":plan-wasm-fuel {}", per_call * 10),
@@ -1230,7 +1230,8 @@ mod end_to_end {
         let constitution = dir.join("c.rtfs");
         std::fs::write(
             &constitution,
-            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 3"),
+            kiln_kernel::governance::constitution::DEFAULT
+                .replace(":trust-level 0", ":trust-level 3"),
         )
         .unwrap();
         let register = plan(&h, "register.rtfs", SHOUT);
@@ -1420,7 +1421,8 @@ mod end_to_end {
         let prize = dir.join("prize.rtfs");
         std::fs::write(
             &prize,
-            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 1"),
+            kiln_kernel::governance::constitution::DEFAULT
+                .replace(":trust-level 0", ":trust-level 1"),
         )
         .unwrap();
         let o = kiln(&h, &["constitution", "propose", prize.to_str().unwrap()]);
@@ -1537,7 +1539,7 @@ mod end_to_end {
         let c = dir.join("homegrant.rtfs");
         std::fs::write(
             &c,
-            kiln::governance::constitution::DEFAULT.replace(
+            kiln_kernel::governance::constitution::DEFAULT.replace(
                 ":grants {}",
                 &format!(
                     r#":grants {{"fs.write_text" {{:dirs [{{:path "{}" :as "/h" :write true}}]}}}}"#,
@@ -1556,7 +1558,7 @@ mod end_to_end {
     #[test]
     fn a_constitution_rule_can_deny_a_native_to_agents() {
         let h = home("deny-native");
-        let text = kiln::governance::constitution::DEFAULT
+        let text = kiln_kernel::governance::constitution::DEFAULT
             .replace(":trust-level 0", ":trust-level 2")
             .replace(
                 ":rules [",
@@ -1592,7 +1594,8 @@ mod end_to_end {
         let c = dir.join("c1.rtfs");
         std::fs::write(
             &c,
-            kiln::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 1"),
+            kiln_kernel::governance::constitution::DEFAULT
+                .replace(":trust-level 0", ":trust-level 1"),
         )
         .unwrap();
         let o = kiln(&h, &["constitution", "propose", c.to_str().unwrap()]);
@@ -1622,7 +1625,7 @@ mod end_to_end {
         let freeze = dir.join("freeze.rtfs");
         std::fs::write(
             &freeze,
-            kiln::governance::constitution::DEFAULT.replace(
+            kiln_kernel::governance::constitution::DEFAULT.replace(
                 ":rules [",
                 r#":rules [{:id "freeze" :action [:change-constitution :approve] :decision :deny
                           :reason "frozen"}
@@ -1718,7 +1721,7 @@ mod end_to_end {
         let o = write("no grant yet");
         assert_eq!(o.status.code(), Some(1));
         // The constitution grants /out, writable, 100 bytes.
-        let text = kiln::governance::constitution::DEFAULT.replace(
+        let text = kiln_kernel::governance::constitution::DEFAULT.replace(
             ":grants {}",
             &format!(r#":grants {{"fs.write_text" {{:dirs [{{:path "{}" :as "/out" :write true :quota-bytes 100}}]}}}}"#, out_dir.display()),
         );
@@ -1757,7 +1760,7 @@ mod end_to_end {
     fn nested_plans_share_the_step_budget_of_the_run() {
         let h = home("steps");
         // Trust 2 (pure agent plans run freely) and 800 000 steps per run.
-        let text = kiln::governance::constitution::DEFAULT
+        let text = kiln_kernel::governance::constitution::DEFAULT
             .replace(":trust-level 0", ":trust-level 2")
             .replace(":plan-steps 10000000", ":plan-steps 800000");
         adopt(&h, "steps.rtfs", &text);

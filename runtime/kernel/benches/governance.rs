@@ -13,8 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiln::caps::Runtime;
-use kiln::dispatch::{Budget, Governed};
+use kiln_kernel::dispatch::{Budget, Governed};
 use kiln_sandbox::{Limits, NoDispatch};
 use rtfs::Value;
 
@@ -38,19 +37,26 @@ fn main() {
     std::fs::create_dir_all(&base).unwrap();
     let fx = base.join("fx.rtfs");
     std::fs::write(&fx, r#"(capability "echo.fx" :effects [:clock])"#).unwrap();
-    let rt = Arc::new(Runtime::open(&base.join("home")).expect("home"));
-    kiln::caps::install(&rt, &echo, "echo", None).expect("install echo");
-    kiln::caps::install(&rt, &echo, "echo.fx", Some(&fx)).expect("install echo.fx");
+    let rt = kiln_kernel::open(&base.join("home"), None).expect("home");
+    kiln_kernel::install::install(&rt, &echo, "echo", None).expect("install echo");
+    kiln_kernel::install::install(&rt, &echo, "echo.fx", Some(&fx)).expect("install echo.fx");
     let rt2 = rt.clone();
     let report = rt
         .sandbox()
         .run_on_worker(move || {
             let rt = rt2;
-            let (cap, _) = rt.load("echo").expect("load");
+            let cap = rt.load("echo").expect("load").capability;
             let arg = Value::str("a trivial input");
             let limits = Limits::default();
             let budget = Arc::new(Budget::new(u64::MAX / 2, Duration::from_secs(3600)));
-            let gov = Governed::new(rt.clone(), Some(1), budget);
+            let gate = rt.kernel().gate();
+            let journal = gate
+                .start_plan(None, "<bench>", "nil", Value::Nil)
+                .expect("plan");
+            let gov = Governed::new(rt.clone(), kiln_kernel::natives::ALL, journal, budget);
+            let appends = gate
+                .start_plan(None, "<bench appends>", "nil", Value::Nil)
+                .expect("plan");
             let batch = 1000;
             let (mut direct, mut governed) = (Vec::new(), Vec::new());
             for _ in 0..7 {
@@ -79,8 +85,7 @@ fn main() {
                 rt.sandbox()
                     .call(&cap, &arg, limits, Arc::new(NoDispatch))
                     .expect("direct");
-                rt.kernel()
-                    .append_records(vec![kiln_store::Record::ok("bench", Value::Nil)])
+                gate.record_now(&appends, "bench", Value::Nil, "ok")
                     .expect("append");
                 parts.push(t.elapsed());
             }

@@ -5,6 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    kiln::cli::init_logging();
-    kiln::cli::run(kiln::cli::Cli::parse())
+    kiln::init_logging();
+    kiln::run(kiln::Cli::parse())
 }
