@@ -120,7 +120,8 @@ fn usage_json_and_home_are_accepted() {
     assert_eq!(j["error"]["location"]["line"], 1);
     let o = kiln(&["eval", "--json", "{:b [1 2.0] :a \"x\"}"]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(j["value"], "{:a \"x\" :b [1 2.0]}");
+    // Values are JSON, mapped as serialize-json maps them.
+    assert_eq!(j["value"], serde_json::json!({"a": "x", "b": [1, 2.0]}));
 }
 
 #[test]
@@ -542,4 +543,204 @@ fn store_commands_show_history_diff_roll_back_and_record_every_change() {
         text(&o.stderr)
     );
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("kiln-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every command that only reads, on a home that does not exist: an error that names the
+/// home, exit 1, and nothing created — not even the directory.
+#[test]
+fn read_only_commands_never_create_a_home() {
+    let base = scratch("typo");
+    let typo = base.join("typo");
+    let h = typo.to_str().unwrap();
+    for args in [
+        &["cap", "list"][..],
+        &["cap", "show", "echo"],
+        &["cap", "history", "echo"],
+        &["cap", "diff", "echo"],
+        &["chain", "show"],
+        &["chain", "verify"],
+        &["chain", "head"],
+        &["chain", "export"],
+        &["chain", "prove", "1"],
+        &["constitution", "show"],
+        &["plans", "list"],
+        &["plans", "show", "1"],
+        &["approvals", "list"],
+        &["approvals", "show", "1"],
+        &["verify"],
+    ] {
+        let mut all = vec!["--home", h];
+        all.extend_from_slice(args);
+        let o = kiln(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("there is no kiln home at") && text(&o.stderr).contains(h),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// `--json` gives one parseable JSON document for every subcommand — results and errors —
+/// (JSON Lines for the entry listings), and values are JSON, not RTFS text.
+#[test]
+fn json_is_json_for_every_subcommand() {
+    let base = scratch("json");
+    let home = base.join("home");
+    let h = home.to_str().unwrap();
+    let echo = crate::guests::wasm_path("echo", "wasm32-unknown-unknown");
+    let plan = base.join("plan.rtfs");
+    std::fs::write(&plan, r#"{:sum (+ 1 2) :echoed (call :echo [:a "b"])}"#).unwrap();
+    let constitution = base.join("c.rtfs");
+    std::fs::write(&constitution, "{:trust-level 9}").unwrap();
+    let proof = base.join("proof.json");
+    let json = |args: &[&str]| {
+        let mut all = vec!["--json", "--home", h];
+        all.extend_from_slice(args);
+        let o = kiln(&all);
+        let s = text(&o.stdout);
+        let doc: serde_json::Value = serde_json::from_str(s.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {s:?} {}", text(&o.stderr)));
+        (o.status.code(), doc)
+    };
+    let (code, j) = json(&["cap", "install", echo.to_str().unwrap(), "--id", "echo"]);
+    assert_eq!((code, &j["ok"]), (Some(0), &serde_json::json!(true)), "{j}");
+    let version = j["value"]["version"].as_str().unwrap().to_string();
+    assert_eq!(version.len(), 64, "{j}");
+    // Values map as serialize-json maps them.
+    let (code, j) = json(&["run", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["value"], serde_json::json!({"sum": 3, "echoed": ["a", "b"]}), "{j}");
+    let (code, j) = json(&["call", "echo", "{:b [1 2.5] :a \"x\"}"]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["value"], serde_json::json!({"a": "x", "b": [1, 2.5]}), "{j}");
+    let (_, j) = json(&["eval", "#{1}"]);
+    assert_eq!(j["value"], serde_json::json!({"rtfs": "#{1}"}), "{j}");
+    // Each subcommand: (arguments, exit code, what must hold of the document).
+    type Check = fn(&serde_json::Value) -> bool;
+    let table: Vec<(Vec<&str>, i32, Check)> = vec![
+        (vec!["cap", "list"], 0, |j| {
+            j["value"].as_array().is_some_and(|a| a.iter().any(|c| c["id"] == "echo"))
+        }),
+        (vec!["cap", "show", "echo"], 0, |j| {
+            j["value"]["manifest"]["id"] == "echo" && j["value"]["active"] == true
+        }),
+        (vec!["cap", "history", "echo"], 0, |j| {
+            j["value"]["versions"].as_array().map(Vec::len) == Some(1)
+        }),
+        (vec!["cap", "diff", "echo"], 1, |j| j["ok"] == false),
+        (vec!["cap", "show", "nothing.here"], 1, |j| {
+            j["ok"] == false && j["error"]["kind"] == "not-found"
+        }),
+        (vec!["chain", "verify"], 0, |j| j["value"]["entries"].as_u64() > Some(0)),
+        (vec!["chain", "head"], 0, |j| {
+            j["value"]["head"].as_str().is_some_and(|h| h.contains(':'))
+        }),
+        (vec!["chain", "prove", "1"], 0, |j| j["value"]["proof"] == "inclusion"),
+        (vec!["constitution", "show"], 0, |j| j["value"]["trust_level"] == 0),
+        (vec!["constitution", "propose", constitution.to_str().unwrap()], 1, |j| {
+            j["error"]["message"].as_str().is_some_and(|m| m.contains("c.rtfs:"))
+        }),
+        (vec!["plans", "list"], 0, |j| j["value"].as_array().map(Vec::len) == Some(1)),
+        (vec!["plans", "show", "999"], 1, |j| j["error"]["kind"] == "invalid"),
+        (vec!["approvals", "list"], 0, |j| j["value"] == serde_json::json!([])),
+        (vec!["approvals", "show", "1"], 1, |j| j["ok"] == false),
+        (vec!["approvals", "approve", "1"], 1, |j| j["ok"] == false),
+        (vec!["plans", "undo", "999"], 1, |j| j["ok"] == false),
+        (vec!["cap", "rollback", "echo"], 1, |j| {
+            j["error"]["message"].as_str().is_some_and(|m| m.contains("no earlier"))
+        }),
+        (vec!["verify"], 0, |j| j["value"]["sound"] == true),
+        (vec!["gc"], 0, |j| j["value"]["removed"].is_u64()),
+        (vec!["eval", "(+ 1"], 1, |j| j["error"]["kind"] == ":error/parse"),
+        (vec!["call", "nothing.here"], 1, |j| j["ok"] == false),
+    ];
+    for (args, want, check) in &table {
+        let (code, j) = json(args);
+        assert_eq!(code, Some(*want), "{args:?}: {j}");
+        assert!(check(&j), "{args:?}: {j}");
+    }
+    // The proof round-trips through check-proof, which needs no home.
+    let o = kiln(&["--home", h, "chain", "prove", "2"]);
+    std::fs::write(&proof, &o.stdout).unwrap();
+    let (code, j) = json(&["chain", "check-proof", proof.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{j}");
+    assert!(j["value"]["proves"].as_str().is_some_and(|p| p.contains("entry 2")), "{j}");
+    // The entry listings are JSON Lines.
+    for args in [&["chain", "show"][..], &["chain", "export"]] {
+        let mut all = vec!["--json", "--home", h];
+        all.extend_from_slice(args);
+        let o = kiln(&all);
+        assert_eq!(o.status.code(), Some(0));
+        let lines: Vec<serde_json::Value> = text(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {e}: {l}")))
+            .collect();
+        assert!(lines.len() > 5 && lines.iter().all(|e| e["seq"].is_u64()), "{args:?}");
+    }
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// Negative numbers are arguments, not flags.
+#[test]
+fn negative_literals_are_arguments() {
+    for (expr, want) in [("-4", "-4"), ("-4.5", "-4.5"), ("-0", "0")] {
+        let o = kiln(&["eval", expr]);
+        assert_eq!(
+            (o.status.code(), text(&o.stdout).trim()),
+            (Some(0), want),
+            "{expr}: {}",
+            text(&o.stderr)
+        );
+    }
+    // A real unknown flag is still a usage error.
+    assert_eq!(kiln(&["eval", "--frob"]).status.code(), Some(2));
+}
+
+/// A reader that stops reading (`kiln … | head -1`) ends kiln quietly, never a panic.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let base = scratch("pipe");
+    let home = base.join("home");
+    let h = home.to_str().unwrap();
+    // A chain far longer than a pipe holds: 3 000 refused calls, one entry each.
+    let plan = base.join("plan.rtfs");
+    std::fs::write(
+        &plan,
+        "(count (map (fn [i] (try (call :nothing.here i) (catch :error/capability e 0))) (range 3000)))",
+    )
+    .unwrap();
+    let o = kiln(&["--home", h, "run", plan.to_str().unwrap()]);
+    assert_eq!(text(&o.stdout).trim(), "3000", "{}", text(&o.stderr));
+    for args in [&["constitution", "show"][..], &["chain", "export"], &["chain", "show"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
+            .args(["--home", h])
+            .args(args)
+            .env_remove("KILN_HOME")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone: the rest of the output meets a closed pipe.
+        let o = child.wait_with_output().unwrap();
+        assert!(!first.is_empty(), "{args:?}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        assert!(!text(&o.stderr).contains("panicked"), "{args:?}: {}", text(&o.stderr));
+    }
+    std::fs::remove_dir_all(&base).ok();
 }

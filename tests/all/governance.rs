@@ -640,6 +640,61 @@ mod end_to_end {
             assert!(k.iter().any(|x| x == want), "{want} missing: {k:?}");
         }
         assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+        decisions_read_back(&h);
+    }
+
+    /// Every `decision` entry of the home reads back into the one `DecisionRecord` shape,
+    /// whoever decided what, and its outcome and principal agree with the entry's. Returns
+    /// how many there were.
+    fn decisions_read_back(home: &Path) -> usize {
+        use kiln_kernel::decision::DecisionRecord;
+        use kiln_kernel::governance::Who;
+        let h = kiln_store::Home::open(home).unwrap();
+        let entries = h
+            .entries(&kiln_store::chain::Filter {
+                kind: Some("decision".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(!entries.is_empty());
+        for e in &entries {
+            let subject = &e.record.subject;
+            let d = DecisionRecord::from_value(subject).unwrap_or_else(|m| {
+                panic!("entry {}: {m}: {}", e.seq, rtfs::print::print(subject))
+            });
+            assert_eq!(&d.to_value(), subject, "entry {} round-trips", e.seq);
+            assert_eq!(d.outcome(), e.record.outcome, "entry {}", e.seq);
+            let who = match e.context.principal {
+                kiln_store::Principal::Human => Who::Human,
+                kiln_store::Principal::Agent(_) => Who::Agent,
+            };
+            assert_eq!(d.who, who, "entry {}", e.seq);
+        }
+        entries.len()
+    }
+
+    /// A brand-new home runs RTFS capabilities: the shipped engine is installed the first time
+    /// a plan needs it, and a registration reaches its approval.
+    #[test]
+    fn a_new_home_registers_rtfs_capabilities_with_no_setup() {
+        let base = std::env::temp_dir().join(format!("kiln-gov-fresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let h = base.join("home");
+        let p = base.join("register.rtfs");
+        std::fs::write(&p, SHOUT).unwrap();
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+        assert_eq!(out(&o).trim(), "{:status :pending-approval :approval 1}");
+        let o = kiln(&h, &["cap", "show", "rtfs.engine"]);
+        assert!(out(&o).contains("kiln (shipped)"), "{}", out(&o));
+        let o = kiln(&h, &["approvals", "approve", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let o = kiln(&h, &["call", "generated/shout", "\"hey\""]);
+        assert_eq!(out(&o).trim(), "\"HEY!\"", "{}", err(&o));
+        assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+        decisions_read_back(&h);
+        std::fs::remove_dir_all(&base).ok();
     }
 
     #[test]
@@ -863,6 +918,7 @@ mod end_to_end {
             all.contains("the constitution approved by request 1"),
             "{all}"
         );
+        decisions_read_back(&h);
     }
 
     /// Approves a constitution at `level` for the home.
@@ -933,6 +989,7 @@ mod end_to_end {
             ),
             (Some("max-plan-nesting"), Some(6))
         );
+        decisions_read_back(&h);
     }
 
     #[test]
@@ -1129,6 +1186,7 @@ mod end_to_end {
         let approvals = entries(&h, "approval.approve");
         assert_eq!(approvals.len(), 1);
         assert_eq!(approvals[0]["principal"], "human");
+        decisions_read_back(&h);
     }
 
     #[test]
@@ -1364,6 +1422,7 @@ mod end_to_end {
             }
         }
         assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+        decisions_read_back(&h);
     }
 
     #[test]
@@ -1393,6 +1452,7 @@ mod end_to_end {
         };
         assert!(by_agent("call", "kiln.approve"), "unknown call recorded");
         assert!(by_agent("decision", "net.fetch"), "denied call recorded");
+        decisions_read_back(&h);
     }
 
     /// Every attacker × every attack: an RTFS plan, a guest through `kiln.call` and an RTFS
@@ -1553,6 +1613,7 @@ mod end_to_end {
         assert!(err(&o).contains("overlaps kiln's home"), "{}", err(&o));
         let o = kiln(&h, &["approvals", "list"]);
         assert_eq!(out(&o).lines().count(), 1, "{}", out(&o));
+        decisions_read_back(&h);
     }
 
     #[test]
@@ -1582,6 +1643,7 @@ mod end_to_end {
         // No nested run started.
         let o = kiln(&h, &["plans", "list"]);
         assert_eq!(out(&o).lines().count(), 1, "{}", out(&o));
+        decisions_read_back(&h);
     }
 
     /// Damage and bad settings a real home meets fail cleanly and leave it usable.

@@ -64,6 +64,9 @@ pub struct ActionRequest<'a> {
     pub with_outcome: bool,
     /// Allowing it takes one new version from the session's synthesis quota.
     pub takes_synthesis: bool,
+    /// Only a rule's denial applies, and only it is recorded (calling a native: what the
+    /// native does is decided on its own, when it does it).
+    pub rules_only: bool,
 }
 
 impl<'a> ActionRequest<'a> {
@@ -78,6 +81,7 @@ impl<'a> ActionRequest<'a> {
             approval: None,
             with_outcome: false,
             takes_synthesis: false,
+            rules_only: false,
         }
     }
 
@@ -343,6 +347,14 @@ impl Gate {
             });
         }
         let d = decide(constitution, trust, &action);
+        if req.rules_only && !(d.verdict == Verdict::Deny && d.rule.is_some()) {
+            return Ok(Permit {
+                caller: self.caller_for(req.who, journal)?,
+                decision: None,
+                approval: None,
+                rule: None,
+            });
+        }
         if req.with_outcome && d.verdict == Verdict::Allow {
             return Ok(Permit {
                 caller: self.caller_for(req.who, journal)?,

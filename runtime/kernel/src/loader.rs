@@ -123,9 +123,10 @@ impl Loader {
             effects.insert(Effect::Call);
         }
         let grants = grants(parts.kernel, &version.row.id, &manifest, &effects)?;
-        let (capability, _) = parts
+        let capability = parts
             .sandbox
-            .load_cached(&bytes, &effects, &grants, parts.cache)?;
+            .load_cached(&bytes, &effects, &grants, parts.cache)?
+            .capability;
         if let (Ok(encoded), Ok(mut loaded)) = (
             rtfs::encoding::encode(&version.manifest),
             self.loaded.lock(),

@@ -357,9 +357,9 @@ impl Governed {
                     self.budget.charge(o.fuel_used);
                     (Ok(o.value), o.fuel_used)
                 }
-                Err((e, used)) => {
-                    self.budget.charge(used);
-                    (Err(e), used)
+                Err(f) => {
+                    self.budget.charge(f.fuel_used);
+                    (Err(f.error), f.fuel_used)
                 }
             },
         };
@@ -493,30 +493,21 @@ impl Governed {
         let manifest = crate::manifest::Manifest::parse(&version.manifest)
             .map_err(|e| fail(Reason::Failed, e.to_string()))?;
         // A constitution rule may deny calling a native (for an agent); approval for what a
-        // native does is decided by the native, on what it creates or runs. So only a rule's
-        // denial is recorded here: an allowed call of a native leaves its own entries.
-        let action = crate::governance::Action {
-            kind: ActionKind::Call,
-            capability: Some(id),
-            effects: &manifest.effects,
-            who: Who::Agent,
-        };
-        let policy = self.rt.kernel().policy();
-        let d = crate::governance::decide(&policy.constitution, policy.trust, &action);
-        if d.verdict == crate::governance::Verdict::Deny && d.rule.is_some() {
-            let req = ActionRequest::new(ActionKind::Call, Who::Agent)
-                .capability(id)
-                .effects(&manifest.effects)
-                .content(version.row.hash, None);
-            let gate = self.rt.kernel().gate();
-            return match gate.authorize(&req, Some(&self.journal)) {
-                Err(Refusal::Denied(d)) => Err(fail(
+        // native does is decided by the native, on what it creates or runs.
+        let mut req = ActionRequest::new(ActionKind::Call, Who::Agent)
+            .capability(id)
+            .effects(&manifest.effects)
+            .content(version.row.hash, None);
+        req.rules_only = true;
+        match self.rt.kernel().gate().authorize(&req, Some(&self.journal)) {
+            Ok(_) => {}
+            Err(Refusal::Denied(d)) => {
+                return Err(fail(
                     Reason::Denied,
                     format!("calling {id} is denied: {}", d.reason),
-                )),
-                Err(other) => Err(refusal_failure(other)),
-                Ok(_) => Err(fail(Reason::Failed, format!("{id}: the decision changed"))),
-            };
+                ));
+            }
+            Err(other) => return Err(refusal_failure(other)),
         }
         manifest
             .check_input(arg)

@@ -227,9 +227,9 @@ impl<'a> NativeContext<'a> {
                 budget.charge(o.fuel_used);
                 Ok(o.value)
             }
-            Err((e, used)) => {
-                budget.charge(used);
-                Err(e)
+            Err(f) => {
+                budget.charge(f.fuel_used);
+                Err(f.error)
             }
         }
     }
