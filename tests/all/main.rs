@@ -1,5 +1,7 @@
 //! The one integration test binary.
 
+#![forbid(unsafe_code)]
+
 mod analysis;
 mod cli;
 mod conformance;

@@ -1,1 +1,3 @@
 //! Workspace-level integration tests live in `all/`.
+
+#![forbid(unsafe_code)]

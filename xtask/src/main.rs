@@ -1,5 +1,7 @@
 //! The build pipeline: `cargo xtask test | demo | bench [rtfs|peers|sandbox] | build-guests`.
 
+#![forbid(unsafe_code)]
+
 use std::process::{Command, ExitCode};
 
 const WASM_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip1"];
@@ -340,7 +342,7 @@ fn bench(which: Option<&str>) -> Result<(), String> {
     }
     if matches!(which, None | Some("governance")) {
         build_guests()?;
-        run(cargo().args(["bench", "-p", "kiln", "--bench", "governance"]))?;
+        run(cargo().args(["bench", "-p", "kiln-kernel", "--bench", "governance"]))?;
     }
     if matches!(which, None | Some("peers")) {
         let peers = root.join("benches/peers/Cargo.toml");

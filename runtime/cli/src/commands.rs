@@ -128,16 +128,12 @@ fn finish(done: Done, json: bool) -> ExitCode {
         Err(Failure::Kernel(e)) => {
             let code = if e.is_blocked() { BLOCKED } else { ERROR };
             let text = match &e {
-                KernelError::Source {
-                    diagnostic,
-                    file,
-                    text,
-                } => render(diagnostic, Some((file, text))),
+                KernelError::Source(s) => render(&s.diagnostic, Some((&s.file, &s.text))),
                 other => format!("error: {other}\n"),
             };
             let doc = match &e {
-                KernelError::Source { diagnostic, .. } => {
-                    json!({ "ok": false, "error": json_diagnostic(diagnostic) })
+                KernelError::Source(s) => {
+                    json!({ "ok": false, "error": json_diagnostic(&s.diagnostic) })
                 }
                 other => json::error(json::kind_of(other), &other.to_string()),
             };

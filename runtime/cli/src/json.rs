@@ -40,7 +40,7 @@ pub fn kind_of(e: &KernelError) -> &'static str {
         KernelError::Manifest(_) => "manifest",
         KernelError::Config { .. } => "config",
         KernelError::Quota(_) => "quota",
-        KernelError::Source { .. } => "source",
+        KernelError::Source(_) => "source",
         KernelError::Invalid(_) => "invalid",
     }
 }

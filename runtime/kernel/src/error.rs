@@ -25,6 +25,17 @@ pub enum Blocked {
     },
 }
 
+/// An RTFS source that does not read or evaluate.
+#[derive(Debug)]
+pub struct SourceError {
+    /// What and where.
+    pub diagnostic: Diagnostic,
+    /// The file's name.
+    pub file: String,
+    /// Its text.
+    pub text: String,
+}
+
 /// A kernel failure.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -45,7 +56,7 @@ pub enum KernelError {
     #[error("{error}\nkiln refuses to run with a broken {what}")]
     Config {
         /// Where and what.
-        error: ConfigError,
+        error: Box<ConfigError>,
         /// `configuration` or `constitution`.
         what: &'static str,
     },
@@ -54,15 +65,8 @@ pub enum KernelError {
     Quota(String),
     /// An RTFS source that does not read or evaluate (a manifest file, a plan): the
     /// diagnostic, with the source for a snippet.
-    #[error("{}: {}", .file, .diagnostic.message)]
-    Source {
-        /// What and where.
-        diagnostic: Diagnostic,
-        /// The file's name.
-        file: String,
-        /// Its text.
-        text: String,
-    },
+    #[error("{}: {}", .0.file, .0.diagnostic.message)]
+    Source(Box<SourceError>),
     /// Input to fix: a file that cannot be read, an id that does not exist, a malformed
     /// argument. The message says what and where.
     #[error("{0}")]

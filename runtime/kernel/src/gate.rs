@@ -153,7 +153,7 @@ pub enum Refusal {
     /// The constitution denies it.
     Denied(Decision),
     /// A human must approve it first.
-    Pending(Pending),
+    Pending(Box<Pending>),
     /// A quota is used up (the message names it).
     Quota(String),
     /// The decision could not be made or recorded.
@@ -177,7 +177,7 @@ impl From<Refusal> for KernelError {
         match r {
             Refusal::Denied(d) => Blocked::Denied(d).into(),
             Refusal::Pending(p) => Blocked::NeedsApproval {
-                decision: p.decision,
+                decision: p.decision.clone(),
                 approval: None,
             }
             .into(),
@@ -400,10 +400,10 @@ impl Gate {
         };
         match (d.verdict, approval) {
             (Verdict::Deny, _) => Err(Refusal::Denied(d)),
-            (Verdict::RequireApproval, None) => Err(Refusal::Pending(Pending {
+            (Verdict::RequireApproval, None) => Err(Refusal::Pending(Box::new(Pending {
                 caller,
                 decision: d,
-            })),
+            }))),
             _ => Ok(Permit {
                 caller,
                 decision: seq,

@@ -10,7 +10,7 @@ use kiln_store::{Hash, ObjectStore, Registry};
 use rtfs::Value;
 
 use crate::diagnostic::Diagnostic;
-use crate::error::{KernelError, Result};
+use crate::error::{KernelError, Result, SourceError};
 use crate::loader::protected;
 use crate::manifest::{self, Installed};
 use crate::runtime::Runtime;
@@ -28,16 +28,16 @@ pub fn read_manifest(path: &Path) -> Result<Value> {
         .map_err(|e| KernelError::invalid(format!("cannot read {}: {e}", path.display())))?;
     let name = path.display().to_string();
     let mut it = rtfs::Interpreter::default();
-    let mut host = rtfs::vm::DescriptorHost::default();
+    let mut host = rtfs::host::DescriptorHost::default();
     if let Err(e) = it
         .compile(&text, Some(&name))
         .and_then(|p| it.run(&p, &mut host))
     {
-        return Err(KernelError::Source {
+        return Err(KernelError::Source(Box::new(SourceError {
             diagnostic: Diagnostic::of(&e),
             file: name,
             text,
-        });
+        })));
     }
     host.descriptors
         .pop()

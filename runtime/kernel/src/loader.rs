@@ -41,10 +41,13 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// One runtime's loaded versions.
 pub struct Loader {
     id: u64,
-    /// By version hash: the checked module and the manifest, encoded (values do not cross
-    /// threads).
-    loaded: Mutex<HashMap<Hash, (Arc<Capability>, Arc<Vec<u8>>)>>,
+    /// By version hash.
+    loaded: Mutex<HashMap<Hash, Shared>>,
 }
+
+/// A loaded version as threads share it: the checked module and the manifest, encoded
+/// (values do not cross threads).
+type Shared = (Arc<Capability>, Arc<Vec<u8>>);
 
 /// What loading needs: the governed home, the sandbox and its code cache.
 pub struct Parts<'a> {

@@ -45,7 +45,7 @@ impl Policy {
             }
         }
         .map_err(|error| KernelError::Config {
-            error,
+            error: Box::new(error),
             what: "configuration",
         })?;
         let (source, origin) = match kiln_store::approvals::active_constitution(&home.db)? {
@@ -64,7 +64,7 @@ impl Policy {
         };
         let constitution =
             Constitution::parse(&source, &origin).map_err(|error| KernelError::Config {
-                error,
+                error: Box::new(error),
                 what: "constitution",
             })?;
         let trust = [

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kiln_store::{Cost, Hash, Record};
 use rtfs::Value;
-use rtfs::vm::{CallFailure, CallRequest, Host, Reason};
+use rtfs::host::{CallFailure, CallRequest, Host, Reason};
 
 use crate::diagnostic::Diagnostic;
 use crate::dispatch::{Budget, Governed, NativeContext, Natives};

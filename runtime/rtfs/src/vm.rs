@@ -16,10 +16,7 @@ use crate::order::equal;
 use crate::schema;
 use crate::value::{Func, Map, Name, Seq, Value, live_bytes};
 
-// Re-exported while the kernel moves to rtfs::host.
-pub use crate::host::{
-    CallFailure, CallRequest, DescriptorHost, Host, NoHost, Reason, StepStarted,
-};
+use crate::host::{Host, NoHost, StepStarted};
 
 /// A shared, possibly unbound variable (a captured slot, a letrec or `def` declaration).
 pub type Cell = Rc<RefCell<Option<Value>>>;

@@ -247,7 +247,7 @@ fn main() {
         },
         &mut || {
             let mut it = rtfs::Interpreter::default();
-            let mut h = rtfs::vm::DescriptorHost::default();
+            let mut h = rtfs::host::DescriptorHost::default();
             let p = it.compile(program, None).unwrap();
             it.run(&p, &mut h).unwrap();
             let imp = h.descriptors[0].get_key("implementation").unwrap().clone();

@@ -5,6 +5,8 @@
 //! the embedded default without touching callers. Every mutation commits together with the
 //! chain entry that records it.
 
+#![forbid(unsafe_code)]
+
 pub mod approvals;
 pub mod authority;
 pub mod chain;

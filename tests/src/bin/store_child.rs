@@ -6,6 +6,8 @@
 //! - `rb VERSION ENTRY` — a rollback to VERSION (its entry);
 //! - `tick ENTRY` — a plain chain entry.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 
 use kiln_store::{Activate, Append, Caller, Home, ObjectStore, Record, Register, Registry};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use kiln_sandbox::{Effect, Limits, NestedCall, SandboxError};
 use kiln_store::{Cost, Hash, ObjectStore, Registry};
 use rtfs::Value;
-use rtfs::vm::{CallFailure, CallRequest, Reason};
+use rtfs::host::{CallFailure, CallRequest, Reason};
 
 use crate::approval::ApprovalAction;
 use crate::byte_quota::{self, When};

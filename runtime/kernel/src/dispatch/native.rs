@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kiln_sandbox::{Capability, Effect, Limits, NoDispatch, SandboxError};
 use kiln_store::{Hash, Moved, ObjectStore, Registered, Registry, Version};
 use rtfs::Value;
-use rtfs::vm::{CallFailure, Reason};
+use rtfs::host::{CallFailure, Reason};
 
 use crate::approval::ApprovalAction;
 use crate::error::{KernelError, Result};

@@ -5,7 +5,7 @@
 pub mod planner;
 
 use rtfs::Value;
-use rtfs::vm::{CallFailure, Reason};
+use rtfs::host::{CallFailure, Reason};
 
 use crate::dispatch::{Native, NativeContext, Natives};
 
@@ -43,7 +43,7 @@ fn descriptor(source: &str) -> Result<Value, CallFailure> {
         ..rtfs::Limits::default()
     };
     let mut it = rtfs::Interpreter::new(limits);
-    let mut host = rtfs::vm::DescriptorHost::default();
+    let mut host = rtfs::host::DescriptorHost::default();
     it.compile(source, Some("<source>"))
         .and_then(|p| it.run(&p, &mut host))
         .map_err(|e| {

@@ -8,7 +8,7 @@
 use kiln_sandbox::Effect;
 use kiln_store::Hash;
 use rtfs::Value;
-use rtfs::vm::{CallFailure, Reason};
+use rtfs::host::{CallFailure, Reason};
 
 use super::{descriptor, fail, failed, text_arg};
 use crate::approval::ApprovalAction;
@@ -124,7 +124,7 @@ impl Native for RegisterCapability {
                 ))
             }
             Err(Refusal::Pending(pending)) => {
-                let registered = cx.register(&pending, &manifest).map_err(failed)?;
+                let registered = cx.register(&*pending, &manifest).map_err(failed)?;
                 Err(cx.file_request(
                     &pending,
                     ApprovalAction::Activate,
