@@ -870,10 +870,29 @@ mod end_to_end {
             levels.contains(&3) && levels.contains(&2) && levels.contains(&0),
             "{levels:?}"
         );
-        // gc keeps what the governance tables name: the constitutions, the requests' subjects,
-        // the plans' sources — the home still starts, governed by the approved constitution.
+        // gc keeps what the governance tables name: the constitutions, the requests' subjects
+        // (a proposal left pending is named by its request alone), the plans' sources — the
+        // home still starts, governed by the approved constitution. Every object is made a day
+        // old, so gc really chooses; beside them lies one object nothing names.
+        let pending = dir.join("level2.rtfs");
+        std::fs::write(&pending, text.replace(":trust-level 3", ":trust-level 2")).unwrap();
+        let o = kiln(&h, &["constitution", "propose", pending.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let orphan = crate::store::put_object(&h, b"nothing names this");
+        crate::store::backdate_objects(&h, std::time::Duration::from_secs(86_400));
+        let before = crate::store::object_files(&h);
         let o = kiln(&h, &["gc", "--grace", "0"]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(
+            out(&o).starts_with("removed 1 objects (18 bytes)"),
+            "{}",
+            out(&o)
+        );
+        let after = crate::store::object_files(&h);
+        assert_eq!(
+            before.difference(&after).collect::<Vec<_>>(),
+            vec![&crate::store::object_file(&orphan)]
+        );
         let o = kiln(&h, &["constitution", "show"]);
         assert!(out(&o).contains(";; trust level: 3"), "{}", err(&o));
         let o = kiln(&h, &["plans", "list"]);
@@ -1719,10 +1738,35 @@ mod end_to_end {
         );
         let o = kiln(&h, &["constitution", "show"]);
         assert!(out(&o).contains(";; trust level: 1"), "{}", out(&o));
-        // gc never uses a grace shorter than a write in progress can take.
+        // gc never uses a grace shorter than a write in progress can take (the busy timeout,
+        // 10 s, + 50 s): of two objects nothing names, the one written 50 s ago stays and
+        // the one written 70 s ago goes.
+        let recent = crate::store::put_object(&h, b"written 50 s ago");
+        let older = crate::store::put_object(&h, b"written 70 s ago");
+        crate::store::backdate_objects(&h, std::time::Duration::from_secs(86_400));
+        let age = |o: &kiln_store::Hash, s: u64| {
+            crate::store::backdate(
+                &objects.join(crate::store::object_file(o)),
+                std::time::Duration::from_secs(s),
+            )
+        };
+        age(&recent, 50);
+        age(&older, 70);
+        let before = crate::store::object_files(&h);
         let o = kiln(&h, &["gc", "--grace", "0"]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-        assert!(out(&o).contains("for over 60 s"), "{}", out(&o));
+        assert!(
+            out(&o).starts_with(
+                "removed 1 objects (16 bytes) and 0 leftover temporary files unreferenced for over 60 s"
+            ),
+            "{}",
+            out(&o)
+        );
+        let after = crate::store::object_files(&h);
+        assert_eq!(
+            before.difference(&after).collect::<Vec<_>>(),
+            vec![&crate::store::object_file(&older)]
+        );
         // A damaged time in a row is shown as a number, not a panic.
         let db = rusqlite::Connection::open(h.join("kiln.db")).unwrap();
         db.execute("UPDATE versions SET created_at = ?1", [i64::MAX])

@@ -839,6 +839,243 @@ fn gc_never_races_a_concurrent_register() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Sets a file's modification time `ago` into the past: gc judges an object's age by it.
+pub(crate) fn backdate(path: &Path, ago: Duration) {
+    let when = std::time::SystemTime::now() - ago;
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap_or_else(|e| panic!("backdating {}: {e}", path.display()));
+}
+
+/// Every file under the home's `objects/`, relative to it (objects as `ab/cdef…`, and
+/// litter).
+pub(crate) fn object_files(home: &Path) -> std::collections::BTreeSet<String> {
+    let root = home.join("objects");
+    let mut out = std::collections::BTreeSet::new();
+    for shard in std::fs::read_dir(&root).unwrap() {
+        let shard = shard.unwrap();
+        if !shard.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(shard.path()).unwrap() {
+            let f = f.unwrap();
+            out.insert(format!(
+                "{}/{}",
+                shard.file_name().to_string_lossy(),
+                f.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out
+}
+
+/// Backdates every file under the home's `objects/` by `ago`.
+pub(crate) fn backdate_objects(home: &Path, ago: Duration) {
+    for f in object_files(home) {
+        backdate(&home.join("objects").join(f), ago);
+    }
+}
+
+/// Stores `bytes` as an object of the home at `home` (as a writer would before naming it).
+pub(crate) fn put_object(home: &Path, bytes: &[u8]) -> Hash {
+    Home::open(home).unwrap().objects.put(bytes).unwrap()
+}
+
+/// The `objects/` path of an object, relative to it.
+pub(crate) fn object_file(h: &Hash) -> String {
+    let hex = h.hex();
+    format!("{}/{}", &hex[..2], &hex[2..])
+}
+
+/// gc removes exactly the objects that nothing names and that are older than its grace
+/// period, and the temporary files older than both the grace period and
+/// `TMP_FILE_MIN_AGE`. Each kind of reference keeps its object on its own: a version's
+/// manifest, the manifest's module, engine and program, a chain entry's input and output,
+/// an approval request's subject, a constitution, a plan's source. The objects' ages are
+/// set on their files, so gc really chooses.
+#[test]
+fn gc_removes_exactly_the_unreferenced_objects_older_than_its_grace() {
+    use kiln_store::{Decide, Request, approvals, plans};
+    let dir = temp("gc-keep");
+    let (home, auth) = Home::open_governed(&dir).unwrap();
+    let root = home.root().to_path_buf();
+    let put = |s: &str| home.objects.put(s.as_bytes()).unwrap();
+    let read = |src: &str| {
+        rtfs::reader::read_expr(src, &Default::default())
+            .unwrap()
+            .to_value()
+    };
+    // What each reference keeps, by name.
+    let mut keeps: BTreeMap<&str, Hash> = BTreeMap::new();
+    let module = put("gc wasm module");
+    keeps.insert("module", module);
+    let r = home
+        .registry
+        .register(&rg(&auth), &manifest("gc.wasm", &module, ""), true)
+        .unwrap();
+    keeps.insert("wasm manifest", r.hash);
+    let (engine, program, rtfs_module) = (put("gc engine"), put("gc program"), put("gc rtfs"));
+    let r = home
+        .registry
+        .register(
+            &rg(&auth),
+            &read(&format!(
+                r#"{{:id "gc.rtfs" :kind :rtfs :module "{}" :engine "{}" :program "{}"}}"#,
+                rtfs_module.hex(),
+                engine.hex(),
+                program.hex()
+            )),
+            true,
+        )
+        .unwrap();
+    keeps.insert("rtfs manifest", r.hash);
+    keeps.insert("rtfs module", rtfs_module);
+    keeps.insert("engine", engine);
+    keeps.insert("program", program);
+    let (input, output) = (put("gc input"), put("gc output"));
+    home.append(
+        &app(&auth),
+        vec![Record {
+            input: Some(input),
+            output: Some(output),
+            ..Record::ok("test.call", Value::Nil)
+        }],
+    )
+    .unwrap();
+    keeps.insert("chain input", input);
+    keeps.insert("chain output", output);
+    let request = |hash: Hash| approvals::NewRequest {
+        action: "activate".into(),
+        subject: "gc.x".into(),
+        hash,
+        risk: "low".into(),
+        reasons: vec![],
+        requester: "agent test".into(),
+        expires_at: i64::MAX,
+    };
+    let file = |hash: Hash| {
+        approvals::file(
+            &home.db,
+            &auth.authorize(Caller::human(), Request),
+            &request(hash),
+        )
+        .unwrap()
+    };
+    // A pending request: only the approvals table names its subject.
+    let pending = put("gc pending subject");
+    file(pending);
+    keeps.insert("approval subject", pending);
+    // A constitution activated in the approval of another request, so that only the
+    // constitutions table names it (the store allows it; the kernel names the same object
+    // in both, which would hide a missing table).
+    let (approved, constitution) = (put("gc approved subject"), put("{:trust-level 1}"));
+    let n = file(approved);
+    approvals::decide(
+        &home.db,
+        &auth.authorize(Caller::human(), Decide),
+        n,
+        true,
+        None,
+        |tx, _| approvals::activate_constitution_in(tx, &Caller::human(), constitution, n),
+    )
+    .unwrap();
+    keeps.insert("approved subject", approved);
+    keeps.insert("constitution", constitution);
+    let source = put("(+ 1 2)");
+    plans::start(
+        &home.db,
+        &app(&auth),
+        Record::ok("plan.start", Value::Nil),
+        source,
+        "gc.rtfs",
+        None,
+    )
+    .unwrap();
+    keeps.insert("plan source", source);
+    // Unreferenced objects: old, younger than the grace period, and old but written again.
+    let (old, young, rewritten) = (
+        put("gc orphan old"),
+        put("gc orphan young"),
+        put("gc again"),
+    );
+    // Temporary files of interrupted writes, and a stray file that is not one.
+    let shard = root.join("objects").join("00");
+    std::fs::create_dir_all(&shard).unwrap();
+    for f in [".tmp-1-old", ".tmp-2-mid", ".tmp-3-new", "stray"] {
+        std::fs::write(shard.join(f), b"partial").unwrap();
+    }
+    let hour = Duration::from_secs(3600);
+    backdate_objects(&root, 48 * hour);
+    let age = |rel: &str, ago: Duration| backdate(&root.join("objects").join(rel), ago);
+    age(&object_file(&old), 2 * hour);
+    age(&object_file(&young), hour / 2);
+    age("00/.tmp-1-old", 2 * hour);
+    age("00/.tmp-2-mid", hour / 2);
+    age("00/.tmp-3-new", Duration::from_secs(300));
+    // Written again: its grace period starts over.
+    assert_eq!(put("gc again"), rewritten);
+    let before = object_files(&root);
+    assert_eq!(
+        home.objects.list().unwrap().objects.len(),
+        15,
+        "{before:#?}"
+    );
+
+    // A grace of an hour: the old orphan and the two-hour-old temporary file go.
+    let r = home.gc(&col(&auth), hour).unwrap();
+    let gone = |from: &std::collections::BTreeSet<String>| -> Vec<String> {
+        for (what, h) in &keeps {
+            assert!(home.objects.has(h), "gc removed the {what}");
+        }
+        from.difference(&object_files(&root)).cloned().collect()
+    };
+    assert_eq!(
+        gone(&before),
+        vec!["00/.tmp-1-old".to_string(), object_file(&old)],
+        "{r:?}"
+    );
+    assert_eq!(
+        (r.removed, r.bytes, r.kept, r.litter),
+        (1, "gc orphan old".len() as u64, 14, 1),
+        "{r:?}"
+    );
+    let entry = home.entries(&Default::default()).unwrap().pop().unwrap();
+    assert_eq!((entry.seq, entry.record.kind.as_str()), (r.entry, "gc"));
+
+    // No grace: every unreferenced object goes, and the half-hour-old temporary file, but
+    // never a temporary file younger than TMP_FILE_MIN_AGE (a write may still be in
+    // progress), nor a stray file that is not a temporary one, nor anything referenced.
+    assert!(Duration::from_secs(300) < kiln_store::home::TMP_FILE_MIN_AGE);
+    let between = object_files(&root);
+    let r = home.gc(&col(&auth), Duration::ZERO).unwrap();
+    let mut want_gone = vec![
+        "00/.tmp-2-mid".to_string(),
+        object_file(&young),
+        object_file(&rewritten),
+    ];
+    want_gone.sort();
+    assert_eq!(gone(&between), want_gone, "{r:?}");
+    assert_eq!(
+        (r.removed, r.bytes, r.kept, r.litter),
+        (
+            2,
+            ("gc orphan young".len() + "gc again".len()) as u64,
+            12,
+            1
+        ),
+        "{r:?}"
+    );
+    let mut want: std::collections::BTreeSet<String> = keeps.values().map(object_file).collect();
+    want.extend(["00/.tmp-3-new".to_string(), "00/stray".to_string()]);
+    assert_eq!(object_files(&root), want);
+    for (what, h) in &keeps {
+        assert!(home.objects.get(h).is_ok(), "the {what} does not read back");
+    }
+    let report = home.verify(None).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// One line a store child printed after a commit.
 #[derive(Debug)]
 enum Done {
