@@ -372,7 +372,29 @@ fn nested_calls_stop_at_the_nesting_limit() {
     still_serves();
 }
 
-fn hungry_calls(budget: u64) -> Vec<Result<String, SandboxError>> {
+/// Counts the calls that hold their memory at once: each guest, with its memory grown,
+/// calls out through `kiln.call` and is held here for a moment, so calls overlap.
+#[derive(Default)]
+struct Holding {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Dispatcher for Holding {
+    fn dispatch(&self, _: &mut NestedCall<'_>, _: &str, arg: Value) -> Result<Value, SandboxError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(n, SeqCst);
+        std::thread::sleep(Duration::from_millis(20));
+        self.now.fetch_sub(1, SeqCst);
+        Ok(arg)
+    }
+}
+
+/// 64 calls at once of a guest that grows its memory by 32 MiB (to 32 MiB + 128 KiB), under
+/// a process-wide budget of `budget` bytes: each call's outcome, and the most calls that held
+/// their memory at once.
+fn hungry_calls(budget: u64) -> (Vec<Result<String, SandboxError>>, usize) {
     // A sandbox of its own, so its budget is not shared with other tests.
     let sb = Sandbox::new(SandboxConfig {
         process_memory_budget: budget,
@@ -380,43 +402,61 @@ fn hungry_calls(budget: u64) -> Vec<Result<String, SandboxError>> {
     })
     .unwrap();
     let hungry = guest(
-        "",
-        "(drop (memory.grow (i32.const 512))) (call $ok (local.get $ptr) (local.get $len))",
-        "",
+        r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
+        // A failed grow returns -1, and a refused one traps: only a guest that holds its
+        // memory calls out.
+        r#"(if (i32.eq (memory.grow (i32.const 512)) (i32.const -1)) (then (unreachable)))
+           (call $call (i32.const 64) (i32.const 4) (local.get $ptr) (local.get $len))"#,
+        r#"(data (i32.const 64) "hold")"#,
     );
-    let none = BTreeSet::new();
-    let cap = sb.load(&hungry, &none, &none).unwrap();
+    let call = effects(&[Effect::Call]);
+    let cap = sb.load(&hungry, &call, &call).unwrap();
     let limits = Limits {
         memory_bytes: 64 << 20,
         ..small()
     };
+    let holding = Arc::new(Holding::default());
     let threads: Vec<_> = (0..64)
         .map(|i| {
-            let (sb, cap) = (sb.clone(), cap.clone());
+            let (sb, cap, holding) = (sb.clone(), cap.clone(), holding.clone());
             std::thread::spawn(move || {
-                sb.call(&cap, &Value::Int(i), limits, Arc::new(NoDispatch))
+                sb.call(&cap, &Value::Int(i), limits, holding)
                     .map(|o| rtfs::print::print(&o.value))
             })
         })
         .collect();
     let out = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(sb.budget_left(), budget, "memory reservations leaked");
-    out
+    let most = holding.most.load(std::sync::atomic::Ordering::SeqCst);
+    (out, most)
 }
 
 #[test]
 fn concurrent_memory_hungry_calls_stay_within_the_budget() {
-    // Room for every worker at once: all 64 succeed.
-    let all = hungry_calls(400 << 20);
+    // Room for every worker at once: all 64 succeed, and more than two run at once (so the
+    // count below could see a third).
+    let (all, most) = hungry_calls(400 << 20);
     for (i, r) in all.iter().enumerate() {
         assert_eq!(r.as_deref(), Ok(i.to_string().as_str()));
     }
-    // Room for about two at once: the rest are refused with a typed error, none crash.
-    let some = hungry_calls(70 << 20);
-    assert!(some.iter().any(|r| r.is_ok()));
-    for r in &some {
-        assert!(matches!(r, Ok(_) | Err(SandboxError::Busy { .. })), "{r:?}");
+    assert!(most > 2, "only {most} calls ever ran at once");
+    // Room for two at once (2 × 32.125 MiB of 70 MiB): a third is refused with a typed
+    // error naming the budget, some are, and never do more than two hold memory at once.
+    let (some, most) = hungry_calls(70 << 20);
+    let busy = some
+        .iter()
+        .filter(|r| matches!(r, Err(SandboxError::Busy { what }) if what.contains("memory budget")))
+        .count();
+    for (i, r) in some.iter().enumerate() {
+        assert!(
+            r.as_deref() == Ok(i.to_string().as_str())
+                || matches!(r, Err(SandboxError::Busy { .. })),
+            "{r:?}"
+        );
     }
+    assert!(busy > 0, "no call was refused: {some:?}");
+    assert!(busy < 64, "every call was refused");
+    assert!((1..=2).contains(&most), "{most} calls held memory at once");
     still_serves();
 }
 
@@ -467,9 +507,13 @@ fn the_code_cache_is_verified_and_shared() {
         .unwrap();
     let (cap, third) = (loaded.capability, loaded.cache);
     assert_eq!(third, CacheOutcome::Replaced);
-    assert!(
-        sb.call(&cap, &Value::Int(7), small(), Arc::new(NoDispatch))
-            .is_ok()
+    let out = sb
+        .call(&cap, &Value::Int(7), small(), Arc::new(NoDispatch))
+        .unwrap();
+    assert_eq!(
+        out.value,
+        Value::Int(7),
+        "the replaced artifact runs the module"
     );
     let fourth = fresh()
         .load_cached(&module, &none, &Grants::default(), &cache)
