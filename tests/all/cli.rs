@@ -26,16 +26,28 @@ fn eval_prints_values_and_limits_end_cleanly() {
     );
     let o = kiln(&["eval", "(loop [i 0] (if (< i 1000000) (recur (inc i)) i))"]);
     assert_eq!(text(&o.stdout), "1000000\n");
-    for runaway in [
-        "(let [f (fn [n] (+ 1 (f (+ n 1))))] (f 0))",
-        "(loop [] (recur))",
-        "(defn f [n] (f (inc n))) (f 0)",
+    // Each one form (`kiln eval` reads one expression), each stopped by a limit.
+    for (runaway, limit, max) in [
+        (
+            "(let [f (fn [n] (+ 1 (f (+ n 1))))] (f 0))",
+            "depth",
+            10_000,
+        ),
+        ("(loop [] (recur))", "steps", 100_000_000),
+        ("(do (defn f [n] (f (inc n))) (f 0))", "depth", 10_000),
     ] {
         let o = kiln(&["eval", runaway]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{runaway}: {err}");
-        assert!(
-            err.contains("error[:error/limit]") || err.contains("error[:error/parse]"),
+        let mut lines = err.lines();
+        assert_eq!(
+            lines.next(),
+            Some(format!("error[:error/limit]: {limit} limit of {max} exceeded").as_str()),
+            "{runaway}: {err}"
+        );
+        assert_eq!(
+            lines.nth(1),
+            Some(format!("  data: {{:limit :{limit} :max {max}}}").as_str()),
             "{runaway}: {err}"
         );
     }
@@ -54,6 +66,7 @@ fn errors_say_where_and_what() {
 
     let o = kiln(&["eval", "(frobnicate 1)"]);
     let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("error[:error/undefined-symbol]") && err.contains("frobnicate"),
         "{err}"
@@ -90,6 +103,7 @@ fn errors_say_where_and_what() {
     std::fs::write(&file, "(call \"nobody.here\" {:goal \"x\"})").unwrap();
     let o = kiln(&["--home", home, "run", file.to_str().unwrap()]);
     let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("error[:error/capability]")
             && err.contains(":reason :unknown")
@@ -223,8 +237,9 @@ fn capabilities_install_list_and_call_through_the_cli() {
         Some(0)
     );
     let o = kiln(&["--home", h, "call", "text.words@ffff0000", "{}"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(
-        text(&o.stderr).contains("no version"),
+        text(&o.stderr).contains("text.words has no version ffff0000"),
         "{}",
         text(&o.stderr)
     );
@@ -304,6 +319,7 @@ fn capabilities_install_list_and_call_through_the_cli() {
     }
     // Input schemas are checked before the guest runs.
     let o = kiln(&["--home", h, "call", "fs.read_json", "{:file 1}"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("does not satisfy"),
         "{}",
@@ -329,8 +345,10 @@ fn capabilities_install_list_and_call_through_the_cli() {
     )
     .unwrap();
     let o = install(&manifest);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(
-        text(&o.stderr).contains("path_open") || text(&o.stderr).contains("fs/read"),
+        text(&o.stderr).contains("error: import `wasi_snapshot_preview1.")
+            && text(&o.stderr).contains("` needs effect :fs/read, which is not declared"),
         "{}",
         text(&o.stderr)
     );
