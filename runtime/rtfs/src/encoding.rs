@@ -496,22 +496,55 @@ mod tests {
 
     #[test]
     fn rejects_non_canonical_and_hostile_input() {
-        let bad: Vec<Vec<u8>> = vec![
-            vec![0x18, 5],                                              // non-shortest
-            vec![0xf9, 0x3c, 0x00],                                     // half float
-            vec![0xa2, 0x20, 0xf6, 0x18, 0x64, 0xf6],                   // unsorted keys
-            vec![0xa2, 0x01, 0xf6, 0x01, 0xf6],                         // duplicate keys
-            vec![0x9f],                                                 // indefinite array
-            vec![0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // huge count
-            vec![0x62, 0xff, 0xfe],                                     // invalid UTF-8
-            vec![0xc1, 0x00],                                           // unknown tag
-            vec![0x01, 0x02],                                           // trailing
-            vec![0x1b, 0x80, 0, 0, 0, 0, 0, 0, 0],                      // > i64::MAX
-            vec![0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1],                   // NaN payload
-            vec![],
+        // Each input with the exact error it gets, so one refused for the wrong reason fails.
+        let invalid = |offset, what| DecodeError::Invalid { offset, what };
+        let shortest = "integer argument not in shortest form";
+        let order = "map keys are not in canonical order or repeat";
+        let bad: Vec<(Vec<u8>, DecodeError)> = vec![
+            (vec![0x18, 5], invalid(0, shortest)),
+            (vec![0x39, 0x00, 0x05], invalid(0, shortest)),
+            (
+                vec![0xf9, 0x3c, 0x00],
+                invalid(0, "floats are always 64-bit"),
+            ),
+            (vec![0xa2, 0x20, 0xf6, 0x18, 0x64, 0xf6], invalid(3, order)), // unsorted keys
+            (vec![0xa2, 0x01, 0xf6, 0x01, 0xf6], invalid(3, order)),       // duplicate keys
+            (
+                vec![0x9f],
+                invalid(
+                    0,
+                    "indefinite lengths and reserved arguments are not allowed",
+                ),
+            ),
+            // A count beyond the remaining input cannot be true: refused before allocating.
+            (
+                vec![0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                DecodeError::Truncated(0),
+            ),
+            (
+                vec![0x62, 0xff, 0xfe],
+                invalid(0, "text is not valid UTF-8"),
+            ),
+            (vec![0xc1, 0x00], invalid(0, "unknown tag")),
+            (vec![0x01, 0x02], DecodeError::Trailing(1)),
+            (
+                vec![0x1b, 0x80, 0, 0, 0, 0, 0, 0, 0],
+                invalid(0, "integer outside the 64-bit signed range"),
+            ),
+            (
+                vec![0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1],
+                invalid(0, "NaN must be encoded as 0x7ff8000000000000"),
+            ),
+            (
+                vec![0x42, 0x00, 0x01],
+                invalid(0, "byte strings are not data values"),
+            ),
+            (vec![0x82, 0x01], DecodeError::Truncated(0)), // two items, one byte left
+            (vec![0x19, 0x01], DecodeError::Truncated(1)), // a 2-byte argument cut short
+            (vec![], DecodeError::Truncated(0)),
         ];
-        for b in bad {
-            assert!(decode(&b, DecodeLimits::default()).is_err(), "{b:x?}");
+        for (b, want) in bad {
+            assert_eq!(decode(&b, DecodeLimits::default()), Err(want), "{b:x?}");
         }
         let deep = [vec![0x81u8; 5000], vec![0x00]].concat();
         assert_eq!(
