@@ -275,7 +275,10 @@ fn agent_config_errors_name_file_line_column_and_key() {
         ),
         (
             with("enabled = true", "enabled = \"yes\""),
-            format!("agent_config.toml:{}:11:", line_of("enabled = true")),
+            format!(
+                "agent_config.toml:{}:11: invalid type: string \"yes\", expected a boolean",
+                line_of("enabled = true")
+            ),
         ),
         (
             with("timeout_ms = 10_000", "timeout_msec = 10_000"),
@@ -291,9 +294,14 @@ fn agent_config_errors_name_file_line_column_and_key() {
                 line_of("provider = \"none\"")
             ),
         ),
+        // A syntax error: the place is the `=` on the line after the unclosed array. (The
+        // TOML parser's message names no key here, nor for a value of the wrong type.)
         (
             with("[store]\nbusy_timeout_ms", "[store]\nbusy_timeout_ms = [\n"),
-            "agent_config.toml:".to_string(),
+            format!(
+                "agent_config.toml:{}:2: unexpected `=` in array, expected value, `]`",
+                line_of("busy_timeout_ms = 10_000") + 1
+            ),
         ),
         (
             with(
