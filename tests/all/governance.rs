@@ -406,14 +406,14 @@ mod mutated_configuration {
     }
 }
 
-mod end_to_end {
+pub(crate) mod end_to_end {
     //! The governed CLI: a plan that registers a capability waits for a human; approving
     //! activates exactly that version; quotas and refusals are on the chain.
 
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
 
-    fn kiln(home: &Path, args: &[&str]) -> Output {
+    pub(crate) fn kiln(home: &Path, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
             .arg("--home")
             .arg(home)
@@ -423,16 +423,16 @@ mod end_to_end {
             .expect("run kiln")
     }
 
-    fn out(o: &Output) -> String {
+    pub(crate) fn out(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    fn err(o: &Output) -> String {
+    pub(crate) fn err(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
     /// A fresh home with the RTFS engine installed.
-    fn home(name: &str) -> PathBuf {
+    pub(crate) fn home(name: &str) -> PathBuf {
         let base = std::env::temp_dir().join(format!("kiln-gov-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
@@ -457,7 +457,7 @@ mod end_to_end {
     }
 
     /// `kiln cap install WASM --id ID --manifest <a file holding MANIFEST>`.
-    fn install(home: &Path, wasm: &Path, id: &str, manifest: &str) -> Output {
+    pub(crate) fn install(home: &Path, wasm: &Path, id: &str, manifest: &str) -> Output {
         let file = home
             .parent()
             .unwrap()
@@ -492,7 +492,7 @@ mod end_to_end {
 
     /// Installs `x.caller`: a WAT guest that calls, through `kiln.call`, whatever capability
     /// its input names (with a nil argument) and fails with the reply's error.
-    fn install_caller(h: &Path) {
+    pub(crate) fn install_caller(h: &Path) {
         let wasm = crate::sandbox::guest(
             r#"(import "kiln" "call" (func $call (param i32 i32 i32 i32) (result i64)))"#,
             // The argument is nil (0xf6 at 96); the id is the guest's input, a CBOR text
@@ -531,7 +531,7 @@ mod end_to_end {
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     }
 
-    fn plan(home: &Path, name: &str, src: &str) -> PathBuf {
+    pub(crate) fn plan(home: &Path, name: &str, src: &str) -> PathBuf {
         let p = home.parent().unwrap().join(name);
         std::fs::write(&p, src).unwrap();
         p
@@ -543,7 +543,7 @@ mod end_to_end {
               :implementation (fn [s] (str (string-upper s) \"!\")))"})"#;
 
     /// The chain's entries of `kind`, as JSON.
-    fn entries(home: &Path, kind: &str) -> Vec<serde_json::Value> {
+    pub(crate) fn entries(home: &Path, kind: &str) -> Vec<serde_json::Value> {
         let o = kiln(home, &["--json", "chain", "show", "--kind", kind]);
         out(&o)
             .lines()
@@ -552,7 +552,7 @@ mod end_to_end {
     }
 
     /// The chain's refusals: decisions whose outcome is `denied`.
-    fn denials(home: &Path) -> Vec<serde_json::Value> {
+    pub(crate) fn denials(home: &Path) -> Vec<serde_json::Value> {
         entries(home, "decision")
             .into_iter()
             .filter(|e| e["outcome"] == "denied")
@@ -654,7 +654,7 @@ mod end_to_end {
     /// Every `decision` entry of the home reads back into the one `DecisionRecord` shape,
     /// whoever decided what, and its outcome and principal agree with the entry's. Returns
     /// how many there were.
-    fn decisions_read_back(home: &Path) -> usize {
+    pub(crate) fn decisions_read_back(home: &Path) -> usize {
         use kiln_kernel::decision::DecisionRecord;
         use kiln_kernel::governance::Who;
         let h = kiln_store::Home::open(home).unwrap();
@@ -957,7 +957,7 @@ mod end_to_end {
 
     /// The human proposes the constitution `text` (written as `name` beside the home) and
     /// approves it.
-    fn adopt(h: &Path, name: &str, text: &str) {
+    pub(crate) fn adopt(h: &Path, name: &str, text: &str) {
         let f = h.parent().unwrap().join(name);
         std::fs::write(&f, text).unwrap();
         let o = kiln(h, &["constitution", "propose", f.to_str().unwrap()]);

@@ -8,6 +8,7 @@ mod conformance;
 mod eval;
 mod fuzz_replay;
 mod governance;
+mod governed;
 mod guests;
 mod reader;
 mod sandbox;

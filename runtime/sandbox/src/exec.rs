@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rtfs::Value;
-use rtfs::encoding::{DecodeLimits, decode};
+use rtfs::encoding::{DecodeError, DecodeLimits, decode};
 use wasmtime::{Store, Trap};
 
 use crate::abi::{self, bounded, violation};
@@ -98,12 +98,31 @@ pub(crate) fn execute(
     result
 }
 
+/// How deep a value crossing the ABI may nest: RTFS's value-depth limit, so that any value a
+/// plan may hold can be passed to a capability and returned by one.
+const VALUE_DEPTH: u32 = 1000;
+
 /// Decode limits for values crossing the ABI: at most `max` bytes, nested at most 1 000 deep.
 pub(crate) fn decode_limits(max: u64) -> DecodeLimits {
     DecodeLimits {
-        max_depth: 1000,
+        max_depth: VALUE_DEPTH,
         max_bytes: max as usize,
     }
+}
+
+/// Decodes a guest's result envelope: the envelope is one map around the value, a level that
+/// is the ABI's and not the value's, so the value itself may still nest 1 000 deep.
+fn decode_envelope(bytes: &[u8], max: u64) -> Result<Value, SandboxError> {
+    let limits = DecodeLimits {
+        max_depth: VALUE_DEPTH + 1,
+        ..decode_limits(max)
+    };
+    decode(bytes, limits).map_err(|e| match e {
+        DecodeError::TooDeep(_) => violation(format!(
+            "undecodable result: the value nests deeper than {VALUE_DEPTH}"
+        )),
+        e => violation(format!("undecodable result: {e}")),
+    })
 }
 
 fn execute_here(
@@ -167,8 +186,7 @@ fn execute_here(
         store.data_mut().logs.extend(lines);
     }
     let bytes = result.map_err(|e| classify(e, u, timeout_ms).after(u))?;
-    let value = decode(&bytes, decode_limits(cfg.max_value_bytes))
-        .map_err(|e| violation(format!("undecodable result: {e}")).after(u))?;
+    let value = decode_envelope(&bytes, cfg.max_value_bytes).map_err(|e| e.after(u))?;
     let value = abi::open_envelope(value).map_err(|e| e.after(u))?;
     let logs = std::mem::take(&mut store.data_mut().logs);
     Ok(Outcome {
