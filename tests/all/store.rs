@@ -1076,82 +1076,148 @@ fn gc_removes_exactly_the_unreferenced_objects_older_than_its_grace() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// One line a store child printed after a commit.
-#[derive(Debug)]
-enum Done {
+/// One line a store child printed: that it is ready, a commit (what is now durable), or that
+/// it is inside a write transaction.
+#[derive(Clone, Debug, PartialEq)]
+enum Line {
+    Ready,
+    /// A version registered and activated: the version and its register entry.
     Reg(Hash, u64),
+    /// A rollback: its target and its entry.
     Rollback(Hash, u64),
+    /// A plain entry.
     Tick(u64),
+    /// Inside a register's transaction, for this module.
+    InReg(Hash),
+    /// Inside a tick's transaction, for the tick with this `:i`.
+    InTick(i64),
 }
 
-fn parse_done(line: &str) -> Option<Done> {
+fn parse_line(line: &str) -> Option<Line> {
     let w: Vec<&str> = line.split(' ').collect();
-    match (w.first()?, w.len()) {
-        (&"reg", 3) => Some(Done::Reg(Hash::parse(w[1])?, w[2].parse().ok()?)),
-        (&"rb", 3) => Some(Done::Rollback(Hash::parse(w[1])?, w[2].parse().ok()?)),
-        (&"tick", 2) => Some(Done::Tick(w[1].parse().ok()?)),
+    match (w.as_slice(), w.len()) {
+        (["ready"], _) => Some(Line::Ready),
+        (["reg", h, e], _) => Some(Line::Reg(Hash::parse(h)?, e.parse().ok()?)),
+        (["rb", h, e], _) => Some(Line::Rollback(Hash::parse(h)?, e.parse().ok()?)),
+        (["tick", e], _) => Some(Line::Tick(e.parse().ok()?)),
+        (["tx", "reg", m], _) => Some(Line::InReg(Hash::parse(m)?)),
+        (["tx", "tick", i], _) => Some(Line::InTick(i.parse().ok()?)),
         _ => None,
     }
 }
 
-/// Everything the children reported as committed is in the home, and the home verifies.
-fn check_committed(dir: &Path, ids: &[&str], done: &[Done]) {
+/// A commit a child reported, with the id it works on.
+type Done = (String, Line);
+
+fn text_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get_key(key).and_then(Value::as_str)
+}
+
+/// Everything the children reported as committed is in the home, as reported, and the home
+/// verifies: a register's entry names its id and version, the next entry and a move activate
+/// that version, and the version's parent is the version that move replaced (the one active
+/// when it committed); a rollback's entry and move name its target; every reported entry is
+/// a distinct place in the chain.
+fn check_committed(dir: &Path, done: &[Done]) {
     let home = Home::open(dir).unwrap();
     let report = home.verify(None).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let entries: BTreeMap<u64, String> = home
+    let entries: BTreeMap<u64, kiln_store::Entry> = home
         .entries(&Default::default())
         .unwrap()
         .into_iter()
-        .map(|e| (e.seq, e.record.kind))
+        .map(|e| (e.seq, e))
         .collect();
-    let mut versions = std::collections::HashSet::new();
-    let mut move_entries = std::collections::HashSet::new();
+    let ids: std::collections::BTreeSet<&str> = done.iter().map(|(id, _)| id.as_str()).collect();
+    let mut moves: BTreeMap<u64, kiln_store::Move> = BTreeMap::new();
+    let mut versions: BTreeMap<Hash, kiln_store::VersionRow> = BTreeMap::new();
     for id in ids {
+        moves.extend(
+            home.registry
+                .moves(id)
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.chain, m)),
+        );
         versions.extend(
             home.registry
                 .history(id)
                 .unwrap()
                 .into_iter()
-                .map(|r| r.hash),
-        );
-        move_entries.extend(
-            home.registry
-                .moves(id)
-                .unwrap()
-                .into_iter()
-                .map(|m| m.chain),
+                .map(|r| (r.hash, r)),
         );
     }
+    let entry = |seq: u64, kind: &str, d: &Done| {
+        let e = entries
+            .get(&seq)
+            .unwrap_or_else(|| panic!("entry {seq} is gone: {d:?}"));
+        assert_eq!(e.record.kind, kind, "{d:?}");
+        assert_eq!(
+            text_of(&e.record.subject, "id"),
+            Some(d.0.as_str()),
+            "{d:?}"
+        );
+        e
+    };
+    let mut seqs = std::collections::HashSet::new();
+    let mut distinct = |seq: u64, d: &Done| assert!(seqs.insert(seq), "entry {seq} twice: {d:?}");
     for d in done {
-        match d {
-            Done::Reg(h, e) => {
-                assert!(versions.contains(h), "registered {h} is gone");
+        match &d.1 {
+            Line::Reg(h, e) => {
+                distinct(*e, d);
+                distinct(e + 1, d);
+                let hex = h.hex();
+                let reg = entry(*e, "cap.register", d);
                 assert_eq!(
-                    entries.get(e).map(String::as_str),
-                    Some("cap.register"),
+                    text_of(&reg.record.subject, "version"),
+                    Some(hex.as_str()),
                     "{d:?}"
                 );
-            }
-            Done::Rollback(h, e) => {
-                assert!(versions.contains(h));
+                let act = entry(e + 1, "cap.activate", d);
                 assert_eq!(
-                    entries.get(e).map(String::as_str),
-                    Some("cap.rollback"),
+                    text_of(&act.record.subject, "to"),
+                    Some(hex.as_str()),
                     "{d:?}"
                 );
-                assert!(
-                    move_entries.contains(e),
-                    "the rollback's move is gone: {d:?}"
+                let m = moves
+                    .get(&(e + 1))
+                    .unwrap_or_else(|| panic!("the activation's move is gone: {d:?}"));
+                assert_eq!(
+                    (m.id.as_str(), m.to, m.kind.as_str()),
+                    (d.0.as_str(), *h, "activate")
+                );
+                let row = versions
+                    .get(h)
+                    .unwrap_or_else(|| panic!("registered {h} is gone"));
+                assert_eq!(
+                    row.parent, m.from,
+                    "{d:?}: the parent is not the version active when the move committed"
                 );
             }
-            Done::Tick(e) => {
+            Line::Rollback(h, e) => {
+                distinct(*e, d);
+                let hex = h.hex();
+                let rb = entry(*e, "cap.rollback", d);
                 assert_eq!(
-                    entries.get(e).map(String::as_str),
-                    Some("test.tick"),
+                    text_of(&rb.record.subject, "to"),
+                    Some(hex.as_str()),
                     "{d:?}"
-                )
+                );
+                let m = moves
+                    .get(e)
+                    .unwrap_or_else(|| panic!("the rollback's move is gone: {d:?}"));
+                assert_eq!(
+                    (m.id.as_str(), m.to, m.kind.as_str()),
+                    (d.0.as_str(), *h, "rollback")
+                );
+                assert!(versions.contains_key(h), "{d:?}");
             }
+            Line::Tick(e) => {
+                distinct(*e, d);
+                let kind = entries.get(e).map(|x| x.record.kind.as_str());
+                assert_eq!(kind, Some("test.tick"), "{d:?}");
+            }
+            other => panic!("not a commit: {other:?}"),
         }
     }
 }
@@ -1165,15 +1231,31 @@ fn spawn_child(dir: &Path, id: &str, count: u64) -> std::process::Child {
         .expect("run store-child")
 }
 
-fn read_lines(child: &mut std::process::Child) -> std::thread::JoinHandle<Vec<String>> {
+/// The child's lines, as they come.
+fn read_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Line> {
     let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        std::io::BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .collect()
-    })
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let line = parse_line(&l).unwrap_or_else(|| panic!("store-child said {l:?}"));
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Where a kill landed, judged from the child's last line and the home after the kill.
+#[derive(Debug, Default)]
+struct Landings {
+    /// Inside a write transaction that did not commit.
+    inside: usize,
+    /// Inside a write transaction whose commit was durable, before the child reported it.
+    committing: usize,
+    /// Anywhere else (between transactions, writing an object, …).
+    outside: usize,
 }
 
 #[test]
@@ -1183,34 +1265,71 @@ fn killed_writers_never_leave_a_broken_home_or_lose_a_commit() {
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut all: Vec<Done> = Vec::new();
     let mut killed_mid_run = 0;
-    for round in 0..200 {
+    let mut at = Landings::default();
+    for _ in 0..200 {
         let mut child = spawn_child(&dir, "crash.x", 0);
         let lines = read_lines(&mut child);
-        // A pseudo-random moment: 3–40 ms into the run (xorshift).
+        // Once the home is open, a pseudo-random moment 0–80 ms into the work (xorshift).
+        let ready = lines.recv_timeout(Duration::from_secs(30));
+        assert_eq!(ready, Ok(Line::Ready));
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(3_000 + seed % 37_000));
+        std::thread::sleep(Duration::from_micros(seed % 80_000));
         child.kill().expect("SIGKILL");
         let status = child.wait().unwrap();
         if status.code().is_none() {
             killed_mid_run += 1;
         }
-        let done: Vec<Done> = lines
-            .join()
-            .unwrap()
-            .iter()
-            .filter_map(|l| parse_done(l))
-            .collect();
-        all.extend(done);
-        check_committed(&dir, &["crash.x"], &all);
-        let _ = round;
+        let said: Vec<Line> = lines.iter().collect();
+        // The last line says whether the kill landed inside a transaction; the home says
+        // whether that transaction committed.
+        let home = Home::open(&dir).unwrap();
+        let last = home.entries(&Default::default()).unwrap().pop();
+        match said.last() {
+            Some(Line::InReg(module)) => {
+                let history = home.registry.history("crash.x").unwrap();
+                if history.iter().any(|r| r.module == *module) {
+                    at.committing += 1;
+                } else {
+                    at.inside += 1;
+                }
+            }
+            Some(Line::InTick(i)) => {
+                let committed = last.is_some_and(|e| {
+                    e.record.kind == "test.tick"
+                        && e.record.subject.get_key("i") == Some(&Value::Int(*i))
+                });
+                if committed {
+                    at.committing += 1;
+                } else {
+                    at.inside += 1;
+                }
+            }
+            _ => at.outside += 1,
+        }
+        drop(home);
+        all.extend(
+            said.into_iter()
+                .filter(|l| matches!(l, Line::Reg(..) | Line::Rollback(..) | Line::Tick(..)))
+                .map(|l| ("crash.x".to_string(), l)),
+        );
+        check_committed(&dir, &all);
     }
     eprintln!(
-        "crash test: 200 kills, {} committed operations checked after each",
+        "crash test: 200 kills — {} inside a write transaction that then did not commit, {} \
+         inside one whose commit was durable before it was reported, {} outside any; {} \
+         committed operations checked after each",
+        at.inside,
+        at.committing,
+        at.outside,
         all.len()
     );
     assert_eq!(killed_mid_run, 200, "every child was killed, none exited");
+    assert!(
+        at.inside > 0,
+        "no kill landed inside a write transaction: {at:?}"
+    );
     assert!(
         all.len() > 200,
         "the children committed only {} operations",
@@ -1220,7 +1339,7 @@ fn killed_writers_never_leave_a_broken_home_or_lose_a_commit() {
 }
 
 #[test]
-fn two_processes_on_one_home_lose_no_update() {
+fn three_processes_on_one_home_lose_no_update() {
     let dir = temp("two-procs");
     drop(Home::open(&dir).unwrap());
     // Two writers on different ids and a third on the first one's id, all at once.
@@ -1229,35 +1348,74 @@ fn two_processes_on_one_home_lose_no_update() {
         .map(|(id, n)| {
             let mut c = spawn_child(&dir, id, n);
             let lines = read_lines(&mut c);
-            (c, lines)
+            (id, c, lines)
         })
         .collect();
-    let mut done = Vec::new();
-    for (c, lines) in children.iter_mut() {
+    let mut done: Vec<Done> = Vec::new();
+    // The chain entries each child reported.
+    let mut seqs: Vec<Vec<u64>> = Vec::new();
+    for (id, c, lines) in children.iter_mut() {
         let status = c.wait().unwrap();
         let mut err = String::new();
         use std::io::Read;
         c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         assert!(status.success(), "{err}");
-        done.extend(
-            std::mem::replace(lines, std::thread::spawn(Vec::new))
-                .join()
-                .unwrap()
-                .iter()
-                .filter_map(|l| parse_done(l)),
-        );
+        let mut mine = Vec::new();
+        for l in lines.iter() {
+            match l {
+                Line::Reg(_, e) | Line::Rollback(_, e) | Line::Tick(e) => mine.push(e),
+                _ => continue,
+            }
+            done.push((id.to_string(), l));
+        }
+        seqs.push(mine);
     }
-    check_committed(&dir, &["p.one", "p.two"], &done);
-    // Every reported entry is distinct: no two commits got the same place in the chain.
-    let mut seqs: Vec<u64> = done
+    check_committed(&dir, &done);
+    // The processes overlapped: while each one ran (between its first and last entry), each
+    // other one committed something.
+    for (a, sa) in seqs.iter().enumerate() {
+        let (lo, hi) = (sa.iter().min().unwrap(), sa.iter().max().unwrap());
+        for (b, sb) in seqs.iter().enumerate().filter(|(b, _)| *b != a) {
+            assert!(
+                sb.iter().any(|s| lo < s && s < hi),
+                "child {b} committed nothing while child {a} ran: {seqs:?}"
+            );
+        }
+    }
+    let mut writers: Vec<(u64, usize)> = seqs
         .iter()
-        .map(|d| match d {
-            Done::Reg(_, e) | Done::Rollback(_, e) | Done::Tick(e) => *e,
-        })
+        .enumerate()
+        .flat_map(|(c, s)| s.iter().map(move |&e| (e, c)))
         .collect();
-    let n = seqs.len();
-    seqs.sort();
-    seqs.dedup();
-    assert_eq!(seqs.len(), n);
+    writers.sort();
+    let switches = writers.windows(2).filter(|w| w[0].1 != w[1].1).count();
+    // Each id's active version is the target of its last recorded move, and that is the
+    // last move a child reported for it.
+    let home = Home::open(&dir).unwrap();
+    for id in ["p.one", "p.two"] {
+        let active = home
+            .registry
+            .history(id)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.active)
+            .map(|r| r.hash);
+        let last = home.registry.moves(id).unwrap().pop().unwrap();
+        assert_eq!(active, Some(last.to), "{id}");
+        let reported = done
+            .iter()
+            .filter(|(i, _)| i == id)
+            .filter_map(|(_, l)| match l {
+                Line::Reg(h, e) => Some((e + 1, *h)),
+                Line::Rollback(h, e) => Some((*e, *h)),
+                _ => None,
+            })
+            .max();
+        assert_eq!(reported, Some((last.chain, last.to)), "{id}");
+    }
+    eprintln!(
+        "three processes: {} commits; the writer changed {switches} times along the chain",
+        done.len()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -382,26 +382,58 @@ impl SqliteRegistry {
             }
         }
         let refs = references(manifest)?;
-        let manifest = match manifest.get_key("parent") {
-            Some(_) => manifest.clone(),
-            None => self.with_parent(&id, manifest)?,
+        let encode = |m: &Value| {
+            rtfs::encoding::encode(m)
+                .map_err(|e| StoreError::Invalid(format!("manifest is not data: {e}")))
         };
-        let parent = match manifest.get_key("parent") {
-            Some(Value::Str(s)) => Some(Hash::parse(s.as_str()).ok_or_else(|| {
-                StoreError::Invalid("manifest :parent must be a version hash or nil".into())
-            })?),
-            Some(Value::Nil) | None => None,
-            Some(_) => {
-                return Err(StoreError::Invalid(
-                    "manifest :parent must be a version hash or nil".into(),
-                ));
-            }
+        // A new version's parent is the version active when its registration commits. It is
+        // worked out first from a snapshot, so that the object is usually written before the
+        // write lock is taken, and again under the lock if another writer changed the id's
+        // history or active version in between.
+        let snapshot = match manifest.get_key("parent") {
+            Some(_) => None,
+            None => Some(
+                self.db
+                    .read(|tx| Ok((history_in(tx, &id)?, active_in(tx, &id)?)))?,
+            ),
         };
-        let bytes = rtfs::encoding::encode(&manifest)
-            .map_err(|e| StoreError::Invalid(format!("manifest is not data: {e}")))?;
+        let seen = match &snapshot {
+            Some((history, active)) => self.with_parent(manifest, history, *active)?,
+            None => manifest.clone(),
+        };
+        let seen_bytes = encode(&seen)?;
         // The object first: no row ever references a missing object.
-        let hash = self.objects.put(&bytes)?;
+        self.objects.put(&seen_bytes)?;
         self.db.write(caller.deadline, |tx| {
+            let now = match &snapshot {
+                Some((history, active)) => {
+                    let (h, a) = (history_in(tx, &id)?, active_in(tx, &id)?);
+                    let same = a == *active
+                        && h.iter().map(|r| r.hash).eq(history.iter().map(|r| r.hash));
+                    (!same).then_some((h, a))
+                }
+                None => None,
+            };
+            let (manifest, bytes) = match now {
+                Some((history, active)) => {
+                    let m = self.with_parent(manifest, &history, active)?;
+                    let b = encode(&m)?;
+                    (m, b)
+                }
+                None => (seen.clone(), seen_bytes.clone()),
+            };
+            let parent = match manifest.get_key("parent") {
+                Some(Value::Str(s)) => Some(Hash::parse(s.as_str()).ok_or_else(|| {
+                    StoreError::Invalid("manifest :parent must be a version hash or nil".into())
+                })?),
+                Some(Value::Nil) | None => None,
+                Some(_) => {
+                    return Err(StoreError::Invalid(
+                        "manifest :parent must be a version hash or nil".into(),
+                    ));
+                }
+            };
+            let hash = Hash::of(&bytes);
             // Under the write lock, so `gc` (which deletes only under it) cannot remove them
             // between this check and the commit.
             for r in &refs {
@@ -525,17 +557,20 @@ impl SqliteRegistry {
         Ok(None)
     }
 
-    /// The manifest with `:parent` filled in: an existing version with the same content
-    /// (whatever its parent and provenance — the first registration's are kept) is that
-    /// version again; a new one's parent is the active version.
-    fn with_parent(&self, id: &str, manifest: &Value) -> Result<Value> {
+    /// The manifest with `:parent` filled in, given the id's `history` and `active` version:
+    /// an existing version with the same content (whatever its parent and provenance — the
+    /// first registration's are kept) is that version again; a new one's parent is the
+    /// active version.
+    fn with_parent(
+        &self,
+        manifest: &Value,
+        history: &[VersionRow],
+        active: Option<Hash>,
+    ) -> Result<Value> {
         let Value::Map(m) = manifest else {
             return Err(StoreError::Invalid("a manifest is a map".into()));
         };
         let key = Value::keyword("parent");
-        let (history, active) = self
-            .db
-            .read(|tx| Ok((history_in(tx, id)?, active_in(tx, id)?)))?;
         // The content, without what says where it came from.
         let provenance = Value::keyword("provenance");
         let content = |m: &rtfs::value::Map| Value::Map(m.clone().remove(&key).remove(&provenance));
