@@ -12,4 +12,5 @@ mod governed;
 mod guests;
 mod reader;
 mod sandbox;
+mod sharing;
 mod store;

@@ -27,6 +27,10 @@ pub enum Command {
     Eval {
         /// The expression.
         expr: String,
+        /// Wall-clock limit in milliseconds: past it the evaluation ends in `:error/limit`
+        /// `:time` (the step, depth and memory limits apply as well).
+        #[arg(long, default_value_t = crate::commands::EVAL_TIME_MS)]
+        time_limit_ms: u64,
     },
     /// Run an RTFS plan under governance: its calls reach the home's capabilities.
     Run {

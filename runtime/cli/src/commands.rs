@@ -85,7 +85,10 @@ pub fn run(cli: Cli) -> ExitCode {
     let json = cli.json;
     let home = cli.home.clone().unwrap_or_else(|| PathBuf::from(".kiln"));
     let done = match cli.command {
-        Command::Eval { expr } => eval(&expr),
+        Command::Eval {
+            expr,
+            time_limit_ms,
+        } => eval(&expr, time_limit_ms),
         Command::Run { file, trust } => run_plan(&home, &file, trust),
         Command::Repl => match crate::repl::repl(cli.home) {
             Ok(()) => Ok(Reply::shown((Vec::new(), Json::Null))),
@@ -167,11 +170,21 @@ fn kernel(dir: &Path, f: impl FnOnce(&kiln_kernel::kernel::Kernel) -> Done) -> D
     f(&k)
 }
 
-/// Evaluates one expression (the expression entry point, §1.6) in a fresh pure environment.
-pub fn eval_expr(src: &str) -> Result<rtfs::Value, rtfs::Error> {
+/// `kiln eval`'s default wall-clock limit: 10 s. The default step limit (10^8) ends most
+/// runaway programs sooner; this one bounds whatever a step does not measure.
+pub const EVAL_TIME_MS: u64 = 10_000;
+
+/// Evaluates one expression (the expression entry point, §1.6) in a fresh pure environment,
+/// under the default limits and a wall-clock limit of `time_limit_ms`.
+pub fn eval_expr(src: &str, time_limit_ms: u64) -> Result<rtfs::Value, rtfs::Error> {
     let form = rtfs::reader::read_expr(src, &Default::default())?;
     let program = rtfs::compile::compile_program(&[form], None)?;
-    rtfs::Interpreter::default().run(&program, &mut rtfs::NoHost)
+    let start = std::time::Instant::now();
+    let limit = std::time::Duration::from_millis(time_limit_ms);
+    let mut host = rtfs::host::TimeLimit::new(rtfs::NoHost, time_limit_ms, move || {
+        start.elapsed() >= limit
+    });
+    rtfs::Interpreter::default().run(&program, &mut host)
 }
 
 fn rtfs_failure(e: &rtfs::Error, source: (&str, &str)) -> Failure {
@@ -183,8 +196,8 @@ fn rtfs_failure(e: &rtfs::Error, source: (&str, &str)) -> Failure {
     }
 }
 
-fn eval(expr: &str) -> Done {
-    match eval_expr(expr) {
+fn eval(expr: &str, time_limit_ms: u64) -> Done {
+    match eval_expr(expr, time_limit_ms) {
         Ok(v) => Ok(Reply::line(rtfs::print::print(&v), json::value(&v))),
         Err(e) => Err(rtfs_failure(&e, ("<expr>", expr))),
     }

@@ -21,14 +21,23 @@ pub const ENGINE_ID: &str = "rtfs.engine";
 /// The RTFS engine guest this kiln was built with (`capabilities/rtfs-engine`).
 pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rtfs_engine.wasm"));
 
+/// How long evaluating a manifest may take: 10 s, beside the default step and memory limits.
+pub const MANIFEST_TIME_MS: u64 = 10_000;
+
 /// Reads a manifest file: an RTFS program whose last `(capability …)` form describes the
-/// module (no `:implementation`; kiln extension key `:grants`).
+/// module (no `:implementation`; kiln extension key `:grants`), evaluated under the default
+/// limits and [`MANIFEST_TIME_MS`].
 pub fn read_manifest(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| KernelError::invalid(format!("cannot read {}: {e}", path.display())))?;
     let name = path.display().to_string();
     let mut it = rtfs::Interpreter::default();
-    let mut host = rtfs::host::DescriptorHost::default();
+    let start = std::time::Instant::now();
+    let mut host = rtfs::host::TimeLimit::new(
+        rtfs::host::DescriptorHost::default(),
+        MANIFEST_TIME_MS,
+        move || start.elapsed() >= std::time::Duration::from_millis(MANIFEST_TIME_MS),
+    );
     if let Err(e) = it
         .compile(&text, Some(&name))
         .and_then(|p| it.run(&p, &mut host))
@@ -39,7 +48,8 @@ pub fn read_manifest(path: &Path) -> Result<Value> {
             text,
         })));
     }
-    host.descriptors
+    host.host
+        .descriptors
         .pop()
         .ok_or_else(|| KernelError::invalid(format!("{name} has no (capability …) form")))
 }

@@ -21,7 +21,8 @@
 //! trailing bytes — and is bounded in depth and size, so hostile bytes get an error, never a
 //! panic or an unbounded allocation.
 
-use crate::value::{Map, Name, PMap, PVec, Seq, Str, Value};
+use crate::meter::{Bound, Meter};
+use crate::value::{Map, Name, PMap, PVec, Seq, Shape, Str, Value};
 
 /// Tag of a keyword.
 pub const TAG_KEYWORD: u64 = 40000;
@@ -32,12 +33,25 @@ pub const TAG_LIST: u64 = 40002;
 
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 
+/// The most [`encode`] and [`encode_into`] write: 64 MiB ([`crate::meter::HOST_MAX`]), the
+/// decoder's default input limit, so that whatever is encoded can be decoded again. A value
+/// with shared structure can expand far beyond what it holds; a larger encoding is refused
+/// ([`EncodeError::TooLarge`]) before its bytes are built when its expanded size
+/// ([`Value::weight`]) already exceeds the bound, and as soon as it does otherwise.
+pub const ENCODE_MAX: usize = crate::meter::HOST_MAX as usize;
+
 /// Why a value cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     /// Functions, errors and regexes are not data (§2.1).
     #[error("a {0} is not data and cannot be encoded")]
     NotData(&'static str),
+    /// The encoding would exceed the bound.
+    #[error("the value's encoding exceeds {max} bytes")]
+    TooLarge {
+        /// The bound.
+        max: usize,
+    },
 }
 
 /// Why bytes are not a valid encoding.
@@ -88,66 +102,152 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Encodes a data value.
+/// Encodes a data value, in at most [`ENCODE_MAX`] bytes.
 pub fn encode(v: &Value) -> Result<Vec<u8>, EncodeError> {
+    encode_bounded(v, ENCODE_MAX)
+}
+
+/// Encodes a data value in at most `max` bytes.
+pub fn encode_bounded(v: &Value, max: usize) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
-    encode_into(&mut out, v)?;
+    encode_into_bounded(&mut out, v, max)?;
     Ok(out)
 }
 
-/// Appends the encoding of a data value to `out`.
+/// Appends the encoding of a data value to `out`, at most [`ENCODE_MAX`] bytes of it.
 pub fn encode_into(out: &mut Vec<u8>, v: &Value) -> Result<(), EncodeError> {
-    match v {
-        Value::Nil => out.push(0xf6),
-        Value::Bool(false) => out.push(0xf4),
-        Value::Bool(true) => out.push(0xf5),
-        Value::Int(i) => {
-            if *i >= 0 {
-                head(out, 0, *i as u64);
-            } else {
-                head(out, 1, (-1 - *i) as u64);
-            }
-        }
-        Value::Float(f) => {
-            out.push(0xfb);
-            let bits = if f.is_nan() {
-                CANONICAL_NAN
-            } else {
-                f.to_bits()
-            };
-            out.extend_from_slice(&bits.to_be_bytes());
-        }
-        Value::Str(s) => text(out, s),
-        Value::Keyword(k) => {
-            head(out, 6, TAG_KEYWORD);
-            text(out, k);
-        }
-        Value::Symbol(s) => {
-            head(out, 6, TAG_SYMBOL);
-            text(out, s);
-        }
-        Value::Vector(items) => array(out, items)?,
-        Value::List(items) => {
-            head(out, 6, TAG_LIST);
-            array(out, items)?;
-        }
-        Value::Map(m) => {
-            let mut entries: Vec<(Vec<u8>, &Value)> = Vec::with_capacity(m.len());
-            for (k, v) in m.entries().iter() {
-                entries.push((encode(k)?, v));
-            }
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            head(out, 5, entries.len() as u64);
-            for (k, v) in entries {
-                out.extend_from_slice(&k);
-                encode_into(out, v)?;
-            }
-        }
-        Value::Fn(_) | Value::Error(_) | Value::Regex(_) => {
-            return Err(EncodeError::NotData(v.type_name()));
-        }
+    encode_into_bounded(out, v, ENCODE_MAX)
+}
+
+/// Appends the encoding of a data value to `out`, at most `max` bytes of it.
+pub fn encode_into_bounded(out: &mut Vec<u8>, v: &Value, max: usize) -> Result<(), EncodeError> {
+    let mut meter = Bound::new(u64::MAX, max as u64);
+    let mut enc = Encoder {
+        meter: &mut meter,
+        written: 0,
+    };
+    enc.meter
+        .afford(v.weight(), v.weight())
+        .map_err(|_| Fail::Meter)
+        .and_then(|()| enc.value(out, v))
+        .map_err(|f| match f {
+            Fail::NotData(what) => EncodeError::NotData(what),
+            Fail::Meter => EncodeError::TooLarge { max },
+        })
+}
+
+/// Why the encoder stopped.
+enum Fail {
+    NotData(&'static str),
+    Meter,
+}
+
+impl From<crate::error::Error> for Fail {
+    fn from(_: crate::error::Error) -> Fail {
+        Fail::Meter
     }
-    Ok(())
+}
+
+/// The encoder: pays its meter one unit per byte written and checks the size so far before
+/// writing a string.
+struct Encoder<'m, M: Meter> {
+    meter: &'m mut M,
+    written: u64,
+}
+
+impl<M: Meter> Encoder<'_, M> {
+    /// Accounts for `n` more bytes, before they are written.
+    fn grow(&mut self, n: usize) -> Result<(), Fail> {
+        self.written += n as u64;
+        self.meter.charge(n as u64)?;
+        self.meter.hold(self.written)?;
+        Ok(())
+    }
+
+    fn head(&mut self, out: &mut Vec<u8>, major: u8, n: u64) -> Result<(), Fail> {
+        self.grow(head_len(n))?;
+        head(out, major, n);
+        Ok(())
+    }
+
+    fn text(&mut self, out: &mut Vec<u8>, s: &str) -> Result<(), Fail> {
+        self.head(out, 3, s.len() as u64)?;
+        self.grow(s.len())?;
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>, v: &Value) -> Result<(), Fail> {
+        match v {
+            Value::Nil => {
+                self.grow(1)?;
+                out.push(0xf6);
+            }
+            Value::Bool(b) => {
+                self.grow(1)?;
+                out.push(if *b { 0xf5 } else { 0xf4 });
+            }
+            Value::Int(i) => {
+                if *i >= 0 {
+                    self.head(out, 0, *i as u64)?;
+                } else {
+                    self.head(out, 1, (-1 - *i) as u64)?;
+                }
+            }
+            Value::Float(f) => {
+                self.grow(9)?;
+                out.push(0xfb);
+                let bits = if f.is_nan() {
+                    CANONICAL_NAN
+                } else {
+                    f.to_bits()
+                };
+                out.extend_from_slice(&bits.to_be_bytes());
+            }
+            Value::Str(s) => self.text(out, s)?,
+            Value::Keyword(k) => {
+                self.head(out, 6, TAG_KEYWORD)?;
+                self.text(out, k)?;
+            }
+            Value::Symbol(s) => {
+                self.head(out, 6, TAG_SYMBOL)?;
+                self.text(out, s)?;
+            }
+            Value::Vector(items) => self.array(out, items)?,
+            Value::List(items) => {
+                self.head(out, 6, TAG_LIST)?;
+                self.array(out, items)?;
+            }
+            Value::Map(m) => {
+                // Keys are written in the order of their encoded bytes: each is encoded on
+                // its own first (and paid for then), then copied.
+                let mut entries: Vec<(Vec<u8>, &Value)> = Vec::with_capacity(m.len());
+                for (k, v) in m.entries().iter() {
+                    let mut key = Vec::new();
+                    self.value(&mut key, k)?;
+                    entries.push((key, v));
+                }
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                self.head(out, 5, entries.len() as u64)?;
+                for (k, v) in entries {
+                    out.extend_from_slice(&k);
+                    self.value(out, v)?;
+                }
+            }
+            Value::Fn(_) | Value::Error(_) | Value::Regex(_) => {
+                return Err(Fail::NotData(v.type_name()));
+            }
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, out: &mut Vec<u8>, items: &Seq) -> Result<(), Fail> {
+        self.head(out, 4, items.len() as u64)?;
+        for item in items.items().iter() {
+            self.value(out, item)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writers for callers that build the encoding of a fixed-shape map themselves (the chain's
@@ -206,17 +306,19 @@ fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     }
 }
 
+fn head_len(n: u64) -> usize {
+    match n {
+        0..24 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
 fn text(out: &mut Vec<u8>, s: &str) {
     head(out, 3, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
-}
-
-fn array(out: &mut Vec<u8>, items: &Seq) -> Result<(), EncodeError> {
-    head(out, 4, items.len() as u64);
-    for item in items.items().iter() {
-        encode_into(out, item)?;
-    }
-    Ok(())
 }
 
 /// Decodes exactly one value from `bytes` under `limits`.
@@ -352,13 +454,13 @@ impl Decoder<'_> {
     fn items(&mut self, n: u64, at: usize, depth: u32) -> Result<Seq, DecodeError> {
         let len = self.length(n, at)?;
         let mut items = PVec::new();
-        let mut max_child = 0;
+        let mut shape = Shape::EMPTY;
         for _ in 0..len {
             let v = self.value(depth + 1)?;
-            max_child = max_child.max(v.depth());
+            shape.add(&v);
             items.push_back(v);
         }
-        Ok(Seq::with_depth(items, max_child + 1))
+        Ok(Seq::with_shape(items, shape))
     }
 
     fn value(&mut self, depth: u32) -> Result<Value, DecodeError> {
@@ -399,7 +501,8 @@ impl Decoder<'_> {
                 let len = self.length(n, at)?;
                 let mut m = PMap::new();
                 let mut prev_key: Option<(usize, usize)> = None;
-                let mut max_child = 0;
+                let mut shape = Shape::EMPTY;
+                let mut key_weight = 0;
                 for _ in 0..len {
                     let kstart = self.pos;
                     let k = self.value(depth + 1)?;
@@ -412,12 +515,14 @@ impl Decoder<'_> {
                     }
                     prev_key = Some((kstart, kend));
                     let v = self.value(depth + 1)?;
-                    max_child = max_child.max(k.depth()).max(v.depth());
+                    shape.add(&k);
+                    shape.add(&v);
+                    key_weight = key_weight.max(k.weight());
                     if m.insert(k, v).is_some() {
                         return self.invalid(kstart, "map keys repeat");
                     }
                 }
-                Ok(Value::Map(Map::with_depth(m, max_child + 1)))
+                Ok(Value::Map(Map::with_shape(m, shape, key_weight)))
             }
             6 => match n {
                 TAG_KEYWORD => Ok(Value::Keyword(self.name(at)?)),

@@ -1,7 +1,8 @@
 //! The host boundary: what an evaluation asks of its embedder ([`Host`]) and what passes
 //! across — a capability `call` ([`CallRequest`], answered by a value or a [`CallFailure`] with
 //! its [`Reason`]), step reports ([`StepStarted`]), resources, polling and capability
-//! descriptors. [`NoHost`] is the pure environment; [`DescriptorHost`] collects descriptors.
+//! descriptors. [`NoHost`] is the pure environment; [`DescriptorHost`] collects descriptors;
+//! [`TimeLimit`] adds a wall-clock limit to any host.
 //!
 //! ```
 //! use rtfs::host::{CallFailure, CallRequest, Host, Reason};
@@ -132,8 +133,8 @@ pub trait Host {
     fn resource(&mut self, _name: &str) -> Option<Value> {
         None
     }
-    /// Polled every 65 536 steps and before each `call`; an error (e.g. a `:time` limit)
-    /// stops the evaluation.
+    /// Polled every 65 536 steps (between instructions and inside builtins that walk large
+    /// values) and before each `call`; an error (e.g. a `:time` limit) stops the evaluation.
     fn poll(&mut self) -> Result<()> {
         Ok(())
     }
@@ -172,5 +173,67 @@ impl Host for DescriptorHost {
 
     fn capability(&mut self, descriptor: &Value) {
         self.descriptors.push(descriptor.clone());
+    }
+}
+
+/// A host with a wall-clock limit: its `poll` stops the evaluation with `:error/limit`
+/// `{:limit :time :max ms}` once `expired` says the time is up. The clock is the embedder's
+/// (this crate has none); polls come every 65 536 steps, inside long builtins too.
+///
+/// ```
+/// use rtfs::host::{NoHost, TimeLimit};
+/// use rtfs::Interpreter;
+///
+/// let mut it = Interpreter::default();
+/// let program = it.compile("(loop [i 0] (recur (inc i)))", None).unwrap();
+/// let mut host = TimeLimit::new(NoHost, 0, || true);
+/// let e = it.run(&program, &mut host).unwrap_err();
+/// assert_eq!(e.data().get_key("limit"), Some(&rtfs::Value::keyword("time")));
+/// ```
+pub struct TimeLimit<H, C> {
+    /// The host within.
+    pub host: H,
+    ms: u64,
+    expired: C,
+}
+
+impl<H: Host, C: FnMut() -> bool> TimeLimit<H, C> {
+    /// `host`, stopped once `expired()` is true; `ms` is the limit reported in the error.
+    pub fn new(host: H, ms: u64, expired: C) -> TimeLimit<H, C> {
+        TimeLimit { host, ms, expired }
+    }
+}
+
+impl<H: Host, C: FnMut() -> bool> Host for TimeLimit<H, C> {
+    fn call(&mut self, request: &CallRequest<'_>, charge: &mut u64) -> Result<Value, CallFailure> {
+        self.host.call(request, charge)
+    }
+
+    fn step_started(&mut self, event: &StepStarted<'_>) {
+        self.host.step_started(event);
+    }
+
+    fn step_completed(&mut self, id: u64, value: &Value) {
+        self.host.step_completed(id, value);
+    }
+
+    fn step_failed(&mut self, id: u64, error: &Error) {
+        self.host.step_failed(id, error);
+    }
+
+    fn resource(&mut self, name: &str) -> Option<Value> {
+        self.host.resource(name)
+    }
+
+    fn poll(&mut self) -> Result<()> {
+        self.host.poll()?;
+        if (self.expired)() {
+            return Err(Error::limit(crate::error::LimitKind::Time, self.ms));
+        }
+        Ok(())
+    }
+
+    fn capability(&mut self, descriptor: &Value) {
+        self.host.capability(descriptor);
     }
 }

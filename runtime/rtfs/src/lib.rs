@@ -23,6 +23,7 @@ pub mod encoding;
 pub mod error;
 pub mod fuzzing;
 pub mod host;
+pub mod meter;
 pub mod order;
 pub mod print;
 pub mod reader;

@@ -4,11 +4,18 @@
 //! what lets maps be ordered by it, so iteration, printing and encoding are canonical for free.
 //! Non-data values (functions, errors, regexes) rank after maps; they never become map keys
 //! (the evaluator refuses them), and ordering them in RTFS is `:error/type`.
+//!
+//! Builtins compare through [`compare_in`] and [`equal_in`], which pay their meter per pair
+//! of items and per byte of text, so that two separately built values with shared structure
+//! (2^40 leaves each) cost what their expansions cost; map keys are paid for beforehand by
+//! [`charge_key`].
 
 use std::cmp::Ordering;
 use std::rc::Rc;
 
-use crate::value::Value;
+use crate::error::Result;
+use crate::meter::{Free, Meter};
+use crate::value::{Seq, Value};
 
 fn rank(v: &Value) -> u8 {
     match v {
@@ -72,9 +79,56 @@ fn canonical_float(x: f64, y: f64) -> Ordering {
     }
 }
 
-/// The canonical order of §2.4 (total on data; non-data ranked last, by identity).
+/// The canonical order of §2.4 (total on data; non-data ranked last, by identity). Not
+/// metered: it is the order behind `Ord` (map keys), whose callers bound each comparison with
+/// [`charge_key`]; builtins that compare values use [`compare_in`].
 pub fn compare(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
+    match compare_in(a, b, &mut Free) {
+        Ok(o) => o,
+        Err(_) => Ordering::Equal,
+    }
+}
+
+/// Structural equality (`=`, §2.3), not metered (see [`compare`]).
+pub fn equal(a: &Value, b: &Value) -> bool {
+    equal_in(a, b, &mut Free).unwrap_or(false)
+}
+
+/// Compares two texts bytewise, paying one unit per byte read (a chunk at a time).
+#[inline]
+fn text_cmp<M: Meter>(x: &str, y: &str, m: &mut M) -> Result<Ordering> {
+    if M::FREE {
+        return Ok(x.cmp(y));
+    }
+    let (a, b) = (x.as_bytes(), y.as_bytes());
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i < n {
+        let end = (i + TEXT_CHUNK).min(n);
+        m.charge((end - i) as u64)?;
+        if a[i..end] != b[i..end] {
+            return Ok(a[i..end].cmp(&b[i..end]));
+        }
+        i = end;
+    }
+    Ok(a.len().cmp(&b.len()))
+}
+
+/// Whether two texts are equal, paying one unit per byte read.
+#[inline]
+fn text_eq<M: Meter>(x: &str, y: &str, m: &mut M) -> Result<bool> {
+    if M::FREE || x.len() != y.len() {
+        return Ok(x == y);
+    }
+    Ok(text_cmp(x, y, m)? == Ordering::Equal)
+}
+
+/// How many bytes of two texts are compared between two charges.
+const TEXT_CHUNK: usize = 4096;
+
+/// The canonical order, paying `m` one unit per pair of items and per byte of text it reads.
+pub fn compare_in<M: Meter>(a: &Value, b: &Value, m: &mut M) -> Result<Ordering> {
+    Ok(match (a, b) {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
         (Value::Float(x), Value::Float(y)) => canonical_float(*x, *y),
         (Value::Int(x), Value::Float(y)) => {
@@ -94,77 +148,148 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
         }
         (Value::Nil, Value::Nil) => Ordering::Equal,
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Str(x), Value::Str(y)) => x.as_str().cmp(y.as_str()),
+        (Value::Str(x), Value::Str(y)) => text_cmp(x, y, m)?,
         (Value::Keyword(x), Value::Keyword(y)) | (Value::Symbol(x), Value::Symbol(y)) => {
             if crate::value::Name::ptr_eq(x, y) {
                 Ordering::Equal
             } else {
-                x.as_str().cmp(y.as_str())
+                text_cmp(x, y, m)?
             }
         }
         (Value::List(x) | Value::Vector(x), Value::List(y) | Value::Vector(y)) => {
             if crate::value::Seq::ptr_eq(x, y) {
-                return Ordering::Equal;
+                return Ok(Ordering::Equal);
             }
-            x.len().cmp(&y.len()).then_with(|| {
-                for (p, q) in x.items().iter().zip(y.items().iter()) {
-                    let o = compare(p, q);
-                    if o != Ordering::Equal {
-                        return o;
-                    }
-                }
-                Ordering::Equal
-            })
+            let o = x.len().cmp(&y.len());
+            if o != Ordering::Equal {
+                return Ok(o);
+            }
+            let mut o = Ordering::Equal;
+            pairs(x, y, |p, q| {
+                m.charge(1)?;
+                o = compare_in(p, q, m)?;
+                Ok(o == Ordering::Equal)
+            })?;
+            o
         }
-        (Value::Map(x), Value::Map(y)) => x.len().cmp(&y.len()).then_with(|| {
+        (Value::Map(x), Value::Map(y)) => {
+            let o = x.len().cmp(&y.len());
+            if o != Ordering::Equal {
+                return Ok(o);
+            }
             for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
-                let o = compare(k1, k2).then_with(|| compare(v1, v2));
+                m.charge(1)?;
+                let mut o = compare_in(k1, k2, m)?;
+                if o == Ordering::Equal {
+                    o = compare_in(v1, v2, m)?;
+                }
                 if o != Ordering::Equal {
-                    return o;
+                    return Ok(o);
                 }
             }
             Ordering::Equal
-        }),
-        (Value::Regex(x), Value::Regex(y)) => x.pattern.cmp(&y.pattern),
-        (Value::Error(x), Value::Error(y)) => x
-            .kind
-            .as_str()
-            .cmp(y.kind.as_str())
-            .then_with(|| x.message.cmp(&y.message))
-            .then_with(|| compare(&x.data, &y.data)),
+        }
+        (Value::Regex(x), Value::Regex(y)) => text_cmp(&x.pattern, &y.pattern, m)?,
+        (Value::Error(x), Value::Error(y)) => {
+            let mut o = text_cmp(x.kind.as_str(), y.kind.as_str(), m)?;
+            if o == Ordering::Equal {
+                o = text_cmp(&x.message, &y.message, m)?;
+            }
+            if o == Ordering::Equal {
+                o = compare_in(&x.data, &y.data, m)?;
+            }
+            o
+        }
         (Value::Fn(x), Value::Fn(y)) => {
             (Rc::as_ptr(&x.0) as usize).cmp(&(Rc::as_ptr(&y.0) as usize))
         }
         _ => rank(a).cmp(&rank(b)),
-    }
+    })
 }
 
-/// Structural equality (`=`, §2.3).
-pub fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
+/// Structural equality, paying `m` one unit per pair of items and per byte of text it reads.
+pub fn equal_in<M: Meter>(a: &Value, b: &Value, m: &mut M) -> Result<bool> {
+    Ok(match (a, b) {
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
         (Value::Int(_), Value::Float(_)) | (Value::Float(_), Value::Int(_)) => false,
-        (Value::Str(x), Value::Str(y)) => x.as_str() == y.as_str(),
-        (Value::Keyword(x), Value::Keyword(y)) | (Value::Symbol(x), Value::Symbol(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => text_eq(x, y, m)?,
+        (Value::Keyword(x), Value::Keyword(y)) | (Value::Symbol(x), Value::Symbol(y)) => {
+            crate::value::Name::ptr_eq(x, y) || text_eq(x, y, m)?
+        }
         (Value::List(x) | Value::Vector(x), Value::List(y) | Value::Vector(y)) => {
-            crate::value::Seq::ptr_eq(x, y)
-                || (x.len() == y.len()
-                    && x.items()
-                        .iter()
-                        .zip(y.items().iter())
-                        .all(|(p, q)| equal(p, q)))
+            if crate::value::Seq::ptr_eq(x, y) {
+                return Ok(true);
+            }
+            // Equal values have equal expanded sizes.
+            if x.len() != y.len() || x.weight() != y.weight() {
+                return Ok(false);
+            }
+            pairs(x, y, |p, q| {
+                m.charge(1)?;
+                equal_in(p, q, m)
+            })?
         }
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len()
-                && x.entries()
-                    .iter()
-                    .zip(y.entries().iter())
-                    .all(|((k1, v1), (k2, v2))| equal(k1, k2) && equal(v1, v2))
+            if x.len() != y.len() || x.weight() != y.weight() {
+                return Ok(false);
+            }
+            for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
+                m.charge(1)?;
+                if !equal_in(k1, k2, m)? || !equal_in(v1, v2, m)? {
+                    return Ok(false);
+                }
+            }
+            true
         }
         (Value::Fn(x), Value::Fn(y)) => Rc::ptr_eq(&x.0, &y.0),
-        _ => compare(a, b) == Ordering::Equal && rank(a) == rank(b),
+        _ => compare_in(a, b, m)? == Ordering::Equal && rank(a) == rank(b),
+    })
+}
+
+/// Calls `f` on the items of two sequences of the same length, pairwise in order, while it
+/// answers true; answers whether it always did. Short sequences are indexed (an imbl
+/// iterator costs more to set up than a comparison of two small items).
+#[inline]
+fn pairs(x: &Seq, y: &Seq, mut f: impl FnMut(&Value, &Value) -> Result<bool>) -> Result<bool> {
+    let (a, b) = (x.items(), y.items());
+    if a.len() <= crate::value::SHORT {
+        for i in 0..a.len().min(b.len()) {
+            if !f(&a[i], &b[i])? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
     }
+    for (p, q) in a.iter().zip(b.iter()) {
+        if !f(p, q)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Keys no larger than this (in expanded size, [`Value::weight`]) compare in constant time
+/// as far as the step budget is concerned: keywords, numbers, short strings and small
+/// vectors cost a map operation nothing extra.
+pub const SMALL_KEY: u64 = 64;
+
+/// Charges for finding `key` among the keys of a map of `len` entries none of which expands
+/// beyond `key_weight` ([`crate::value::Map::key_weight`]): a B-tree search compares it with
+/// about log2(len) keys, and each comparison visits at most the smaller of the two expansions.
+/// So two separately built 2^40-node keys cannot meet in one map without paying for it, while
+/// a large key among keywords costs nothing.
+#[inline]
+pub fn charge_key<M: Meter>(m: &mut M, key: &Value, key_weight: u64, len: usize) -> Result<()> {
+    if key_weight <= SMALL_KEY {
+        return Ok(());
+    }
+    let each = key.weight().min(key_weight);
+    if each <= SMALL_KEY || len == 0 {
+        return Ok(());
+    }
+    let probes = 1 + u64::from(usize::BITS - len.leading_zeros());
+    m.charge(each.saturating_mul(probes))
 }
 
 impl PartialEq for Value {

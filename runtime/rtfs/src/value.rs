@@ -9,7 +9,10 @@
 //! Every string and collection records the bytes it is accounted for in a per-thread counter
 //! ([`live_bytes`]) and releases them when dropped; the evaluator's memory limit compares that
 //! counter with its budget. Every collection also records its nesting depth, which the value
-//! depth limit bounds.
+//! depth limit bounds, its *expanded size* ([`Value::weight`]: what a walk of it would visit,
+//! counting shared parts every time they occur) and how many of its items are not data, so
+//! that both are known without walking a value whose expansion may be astronomically larger
+//! than what it holds (41 vectors `[v v]` nested 40 deep expand to 2^40 leaves).
 
 use std::cell::Cell;
 use std::fmt;
@@ -83,6 +86,9 @@ pub(crate) fn seq_cost(len: usize) -> usize {
 pub(crate) fn map_cost(len: usize) -> usize {
     len * 48 + 48
 }
+
+/// Sequences no longer than this are walked by index rather than by iterator.
+pub(crate) const SHORT: usize = 16;
 
 /// An RTFS value (LANGUAGE.md §2.1).
 #[derive(Clone)]
@@ -239,7 +245,76 @@ pub struct Seq(Rc<SeqObj>);
 struct SeqObj {
     items: PVec,
     depth: u32,
+    /// Items that are not data (see [`Value::is_data`]).
+    opaque: u32,
+    /// The expanded size (see [`Value::weight`]).
+    weight: u64,
     bytes: usize,
+}
+
+/// What a collection caches about its items: nesting depth, expanded size, non-data count.
+#[derive(Clone, Copy)]
+pub(crate) struct Shape {
+    pub(crate) depth: u32,
+    pub(crate) weight: u64,
+    pub(crate) opaque: u32,
+}
+
+impl Shape {
+    /// The shape of an empty collection.
+    pub(crate) const EMPTY: Shape = Shape {
+        depth: 1,
+        weight: 1,
+        opaque: 0,
+    };
+
+    /// Adds one item (or one map key or value): one look at it for all three.
+    #[inline]
+    pub(crate) fn add(&mut self, v: &Value) {
+        let (depth, weight, opaque) = match v {
+            Value::List(s) | Value::Vector(s) => (s.0.depth, s.0.weight, s.0.opaque != 0),
+            Value::Map(m) => (m.0.depth, m.0.weight, m.0.opaque != 0),
+            Value::Str(s) => (0, s.len().max(1) as u64, false),
+            Value::Keyword(n) | Value::Symbol(n) => (0, n.len().max(1) as u64, false),
+            Value::Fn(_) | Value::Regex(_) => (0, 1, true),
+            Value::Error(e) => (1 + e.data.depth(), 1, true),
+            _ => (0, 1, false),
+        };
+        self.depth = self.depth.max(depth + 1);
+        self.weight = self.weight.saturating_add(weight);
+        self.opaque += u32::from(opaque);
+    }
+
+    /// The shape of a sequence of items.
+    fn of_items<'a>(items: impl Iterator<Item = &'a Value>) -> Shape {
+        let mut shape = Shape::EMPTY;
+        for v in items {
+            shape.add(v);
+        }
+        shape
+    }
+
+    /// The shape of map entries, and the largest expanded size of a key.
+    fn of_entries(entries: &PMap) -> (Shape, u64) {
+        let mut shape = Shape::EMPTY;
+        let mut key_weight = 0;
+        for (k, v) in entries.iter() {
+            key_weight = key_weight.max(k.weight());
+            shape.add(k);
+            shape.add(v);
+        }
+        (shape, key_weight)
+    }
+
+    /// Takes one item away (its replacement, if any, is added separately). A saturated
+    /// weight is recomputed by the caller, since nothing can be subtracted from it.
+    #[inline]
+    fn remove(&mut self, v: &Value) {
+        if self.weight != u64::MAX {
+            self.weight -= v.weight();
+        }
+        self.opaque -= u32::from(!v.is_data());
+    }
 }
 
 impl Drop for SeqObj {
@@ -249,31 +324,33 @@ impl Drop for SeqObj {
 }
 
 impl Seq {
-    /// Wraps persistent items, computing depth and accounting.
+    /// Wraps persistent items, computing depth, expanded size and accounting.
     pub fn new(items: PVec) -> Seq {
-        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Seq::with_depth(items, depth)
+        let shape = Shape::of_items(items.iter());
+        Seq::with_shape(items, shape)
     }
 
-    pub(crate) fn with_depth(items: PVec, depth: u32) -> Seq {
+    pub(crate) fn with_shape(items: PVec, shape: Shape) -> Seq {
         let bytes = seq_cost(items.len());
         charge(bytes);
         Seq(Rc::new(SeqObj {
             items,
-            depth,
+            depth: shape.depth,
+            opaque: shape.opaque,
+            weight: shape.weight,
             bytes,
         }))
     }
 
     /// Builds from a `Vec`.
     pub fn from_vec(items: Vec<Value>) -> Seq {
-        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Seq::with_depth(items.into_iter().collect(), depth)
+        let shape = Shape::of_items(items.iter());
+        Seq::with_shape(items.into_iter().collect(), shape)
     }
 
     /// An empty sequence.
     pub fn empty() -> Seq {
-        Seq::with_depth(PVec::new(), 1)
+        Seq::with_shape(PVec::new(), Shape::EMPTY)
     }
 
     /// The items.
@@ -306,12 +383,42 @@ impl Seq {
         Rc::ptr_eq(&a.0, &b.0)
     }
 
+    /// The expanded size (see [`Value::weight`]).
+    pub fn weight(&self) -> u64 {
+        self.0.weight
+    }
+
+    /// The allocation's address: an identity for walks that keep sharing.
+    pub(crate) fn addr(&self) -> usize {
+        Rc::as_ptr(&self.0) as usize
+    }
+
+    /// Calls `f` on each item (with its index) in order, stopping at the first error. Walks
+    /// use it: a short sequence is indexed, since an imbl iterator costs more to set up than
+    /// visiting a few small items.
+    #[inline]
+    pub(crate) fn try_each<E>(
+        &self,
+        mut f: impl FnMut(usize, &Value) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let items = &self.0.items;
+        if items.len() <= SHORT {
+            for i in 0..items.len() {
+                f(i, &items[i])?;
+            }
+            return Ok(());
+        }
+        for (i, v) in items.iter().enumerate() {
+            f(i, v)?;
+        }
+        Ok(())
+    }
+
     /// A copy with `v` appended (in place when this handle is the only one).
     pub fn push_back(mut self, v: Value) -> Seq {
-        let child = v.depth();
         let obj = Rc::make_mut(&mut self.0);
+        obj.add(&v);
         obj.items.push_back(v);
-        obj.depth = obj.depth.max(child + 1);
         let new_bytes = seq_cost(obj.items.len());
         charge(new_bytes - obj.bytes);
         obj.bytes = new_bytes;
@@ -320,10 +427,9 @@ impl Seq {
 
     /// A copy with `v` prepended.
     pub fn push_front(mut self, v: Value) -> Seq {
-        let child = v.depth();
         let obj = Rc::make_mut(&mut self.0);
+        obj.add(&v);
         obj.items.push_front(v);
-        obj.depth = obj.depth.max(child + 1);
         let new_bytes = seq_cost(obj.items.len());
         charge(new_bytes - obj.bytes);
         obj.bytes = new_bytes;
@@ -332,11 +438,39 @@ impl Seq {
 
     /// A copy with item `i` replaced (`i < len`).
     pub fn set(mut self, i: usize, v: Value) -> Seq {
-        let child = v.depth();
         let obj = Rc::make_mut(&mut self.0);
-        obj.items.set(i, v);
-        obj.depth = obj.depth.max(child + 1);
+        let mut shape = obj.shape();
+        shape.add(&v);
+        let old = obj.items.set(i, v);
+        shape.remove(&old);
+        obj.set_shape(shape);
+        if obj.weight == u64::MAX {
+            obj.weight = Shape::of_items(obj.items.iter()).weight;
+        }
         self
+    }
+}
+
+impl SeqObj {
+    fn shape(&self) -> Shape {
+        Shape {
+            depth: self.depth,
+            weight: self.weight,
+            opaque: self.opaque,
+        }
+    }
+
+    fn set_shape(&mut self, shape: Shape) {
+        self.depth = shape.depth;
+        self.weight = shape.weight;
+        self.opaque = shape.opaque;
+    }
+
+    #[inline]
+    fn add(&mut self, v: &Value) {
+        let mut shape = self.shape();
+        shape.add(v);
+        self.set_shape(shape);
     }
 }
 
@@ -356,6 +490,13 @@ pub struct Map(Rc<MapObj>);
 struct MapObj {
     entries: PMap,
     depth: u32,
+    /// Values that are not data (keys always are).
+    opaque: u32,
+    /// The expanded size (see [`Value::weight`]).
+    weight: u64,
+    /// The largest expanded size of a key ever inserted (it does not shrink on removal): what
+    /// comparing another key with one of them can cost at most.
+    key_weight: u64,
     bytes: usize,
 }
 
@@ -365,6 +506,9 @@ impl Clone for MapObj {
         MapObj {
             entries: self.entries.clone(),
             depth: self.depth,
+            opaque: self.opaque,
+            weight: self.weight,
+            key_weight: self.key_weight,
             bytes: self.bytes,
         }
     }
@@ -383,35 +527,52 @@ impl Clone for SeqObj {
         SeqObj {
             items: self.items.clone(),
             depth: self.depth,
+            opaque: self.opaque,
+            weight: self.weight,
             bytes: self.bytes,
         }
     }
 }
 
 impl Map {
-    /// Wraps persistent entries, computing depth and accounting.
+    /// Wraps persistent entries, computing depth, expanded size and accounting.
     pub fn new(entries: PMap) -> Map {
-        let depth = 1 + entries
-            .iter()
-            .map(|(k, v)| k.depth().max(v.depth()))
-            .max()
-            .unwrap_or(0);
-        Map::with_depth(entries, depth)
+        let (shape, key_weight) = Shape::of_entries(&entries);
+        Map::with_shape(entries, shape, key_weight)
     }
 
-    pub(crate) fn with_depth(entries: PMap, depth: u32) -> Map {
+    pub(crate) fn with_shape(entries: PMap, shape: Shape, key_weight: u64) -> Map {
         let bytes = map_cost(entries.len());
         charge(bytes);
         Map(Rc::new(MapObj {
             entries,
-            depth,
+            depth: shape.depth,
+            opaque: shape.opaque,
+            weight: shape.weight,
+            key_weight,
             bytes,
         }))
     }
 
     /// An empty map.
     pub fn empty() -> Map {
-        Map::with_depth(PMap::new(), 1)
+        Map::with_shape(PMap::new(), Shape::EMPTY, 0)
+    }
+
+    /// The expanded size (see [`Value::weight`]).
+    pub fn weight(&self) -> u64 {
+        self.0.weight
+    }
+
+    /// At least the expanded size of every key: comparing a key with one of them visits at
+    /// most the smaller of the two expansions.
+    pub fn key_weight(&self) -> u64 {
+        self.0.key_weight
+    }
+
+    /// The allocation's address: an identity for walks that keep sharing.
+    pub(crate) fn addr(&self) -> usize {
+        Rc::as_ptr(&self.0) as usize
     }
 
     /// The entries.
@@ -441,17 +602,24 @@ impl Map {
 
     /// A copy with `key` bound to `value`. The key must be data (the caller checks).
     pub fn insert(mut self, key: Value, value: Value) -> Map {
-        let child = key.depth().max(value.depth());
         let obj = Rc::make_mut(&mut self.0);
+        let mut shape = obj.shape();
+        shape.add(&value);
         // An equal key already present keeps its own form (`[1]` stays `[1]` when `'(1)` is
         // assoc'ed), as in Clojure.
         match obj.entries.get_mut(&key) {
-            Some(slot) => *slot = value,
+            Some(slot) => {
+                let old = std::mem::replace(slot, value);
+                shape.remove(&old);
+            }
             None => {
+                shape.add(&key);
+                obj.key_weight = obj.key_weight.max(key.weight());
                 obj.entries.insert(key, value);
             }
         }
-        obj.depth = obj.depth.max(child + 1);
+        obj.set_shape(shape);
+        obj.resaturate();
         let new_bytes = map_cost(obj.entries.len());
         if new_bytes >= obj.bytes {
             charge(new_bytes - obj.bytes);
@@ -468,11 +636,40 @@ impl Map {
             return self;
         }
         let obj = Rc::make_mut(&mut self.0);
-        obj.entries.remove(key);
+        if let Some((k, v)) = obj.entries.remove_with_key(key) {
+            let mut shape = obj.shape();
+            shape.remove(&k);
+            shape.remove(&v);
+            obj.set_shape(shape);
+            obj.resaturate();
+        }
         let new_bytes = map_cost(obj.entries.len());
         release(obj.bytes - new_bytes);
         obj.bytes = new_bytes;
         self
+    }
+}
+
+impl MapObj {
+    fn shape(&self) -> Shape {
+        Shape {
+            depth: self.depth,
+            weight: self.weight,
+            opaque: self.opaque,
+        }
+    }
+
+    fn set_shape(&mut self, shape: Shape) {
+        self.depth = shape.depth;
+        self.weight = shape.weight;
+        self.opaque = shape.opaque;
+    }
+
+    /// A saturated weight cannot be decremented: recompute it after a change.
+    fn resaturate(&mut self) {
+        if self.weight == u64::MAX {
+            self.weight = Shape::of_entries(&self.entries).0.weight;
+        }
     }
 }
 
@@ -586,12 +783,31 @@ impl Value {
     }
 
     /// Whether this is a data value (§2.1): no functions, errors or regexes anywhere inside.
+    /// Constant time: collections count their items that are not data.
+    #[inline]
     pub fn is_data(&self) -> bool {
         match self {
             Value::Fn(_) | Value::Error(_) | Value::Regex(_) => false,
-            Value::List(s) | Value::Vector(s) => s.items().iter().all(Value::is_data),
-            Value::Map(m) => m.entries().iter().all(|(k, v)| k.is_data() && v.is_data()),
+            Value::List(s) | Value::Vector(s) => s.0.opaque == 0,
+            Value::Map(m) => m.0.opaque == 0,
             _ => true,
+        }
+    }
+
+    /// The expanded size: 1 per node, counting a shared part every time it occurs, plus the
+    /// bytes of strings, keywords and symbols beyond the first (saturating at `u64::MAX`).
+    /// Constant time: collections record it when built. It bounds from below the size of
+    /// every printed, JSON or encoded form of the value, and from above the nodes and bytes
+    /// a comparison with it can visit — so a walk that would not fit a budget is refused
+    /// before it starts.
+    #[inline]
+    pub fn weight(&self) -> u64 {
+        match self {
+            Value::Str(s) => s.len().max(1) as u64,
+            Value::Keyword(n) | Value::Symbol(n) => n.len().max(1) as u64,
+            Value::List(s) | Value::Vector(s) => s.0.weight,
+            Value::Map(m) => m.0.weight,
+            _ => 1,
         }
     }
 

@@ -12,7 +12,8 @@ use std::rc::{Rc, Weak};
 
 use crate::code::{Capture, Chunk, FnProto, Op};
 use crate::error::{Error, Kind, LimitKind, Location, Result};
-use crate::order::equal;
+use crate::meter::Meter;
+use crate::order::{charge_key, equal};
 use crate::schema;
 use crate::value::{Func, Map, Name, Seq, Value, live_bytes};
 
@@ -205,12 +206,26 @@ pub struct Ctx<'h> {
 
 impl Ctx<'_> {
     /// Charges `n` steps (1 per item a builtin reads or produces).
+    #[inline]
     pub fn charge(&mut self, n: u64) -> Result<()> {
         if n > self.steps_left {
             self.steps_left = 0;
             return Err(Error::limit(LimitKind::Steps, self.limits.steps));
         }
         self.steps_left -= n;
+        Ok(())
+    }
+
+    /// Charges `n` steps for a walk (1 per node and byte it visits) and polls the host each
+    /// time the count crosses a multiple of 65 536, as the machine does between
+    /// instructions, so that a walk inside one builtin meets a wall-clock deadline too.
+    #[inline]
+    pub fn charge_walk(&mut self, n: u64) -> Result<()> {
+        let before = self.steps_left;
+        self.charge(n)?;
+        if (before ^ self.steps_left) >> 16 != 0 {
+            self.host.poll()?;
+        }
         Ok(())
     }
 
@@ -239,6 +254,16 @@ impl Ctx<'_> {
         &mut *self.host
     }
 
+    /// Fails now when `steps` more cannot be charged or `bytes` more cannot be held, charging
+    /// nothing otherwise (see [`Meter::afford`]).
+    pub fn afford(&mut self, steps: u64, bytes: u64) -> Result<()> {
+        if steps > self.steps_left {
+            self.steps_left = 0;
+            return Err(Error::limit(LimitKind::Steps, self.limits.steps));
+        }
+        self.reserve(bytes)
+    }
+
     pub(crate) fn check_value_depth(&self, v: &Value) -> Result<()> {
         if v.depth() > self.limits.value_depth {
             return Err(Error::limit(
@@ -247,6 +272,21 @@ impl Ctx<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+impl Meter for Ctx<'_> {
+    #[inline]
+    fn charge(&mut self, n: u64) -> Result<()> {
+        self.charge_walk(n)
+    }
+
+    fn hold(&mut self, bytes: u64) -> Result<()> {
+        self.reserve(bytes)
+    }
+
+    fn afford(&mut self, work: u64, output: u64) -> Result<()> {
+        Ctx::afford(self, work, output)
     }
 }
 
@@ -706,17 +746,23 @@ impl<'h> Machine<'h> {
             },
             Value::Keyword(_) | Value::Map(_) => {
                 if !(1..=2).contains(&n) {
-                    return Err(Error::arity(&crate::print::print(&callee), "1 or 2", n));
+                    return Err(Error::arity(&crate::print::brief(&callee), "1 or 2", n));
                 }
                 let target = &self.stack[ci + 1];
                 let default = self.stack.get(ci + 2).cloned().unwrap_or(Value::Nil);
                 let found = match &callee {
                     Value::Keyword(_) => match target {
-                        Value::Map(m) => m.get(&callee).cloned(),
+                        Value::Map(m) => {
+                            charge_key(&mut self.ctx, &callee, m.key_weight(), m.len())?;
+                            m.get(&callee).cloned()
+                        }
                         Value::Error(e) => e.field(&callee),
                         _ => None,
                     },
-                    Value::Map(m) => m.get(target).cloned(),
+                    Value::Map(m) => {
+                        charge_key(&mut self.ctx, target, m.key_weight(), m.len())?;
+                        m.get(target).cloned()
+                    }
                     _ => None,
                 };
                 found.unwrap_or(default)
@@ -738,7 +784,7 @@ impl<'h> Machine<'h> {
                     Kind::Type,
                     format!("a {} is not callable", other.type_name()),
                     vec![
-                        ("fn", Value::str(&crate::print::print(other))),
+                        ("fn", Value::str(&crate::print::brief(other))),
                         ("expected", Value::str("a callable")),
                         ("actual", Value::str(other.type_name())),
                     ],
@@ -1041,18 +1087,24 @@ impl<'h> Machine<'h> {
                     Op::MakeMap(n) => {
                         let start = self.stack.len() - 2 * n as usize;
                         let mut map = crate::value::PMap::new();
+                        let mut key_weight = 0;
                         let mut it = self.stack.drain(start..);
                         let mut bad = None;
                         while let (Some(k), Some(v)) = (it.next(), it.next()) {
                             if !k.is_data() {
-                                bad = Some(k);
+                                bad = Some(Error::type_error("map literal", "a data key", &k));
                                 break;
                             }
+                            if let Err(e) = charge_key(&mut self.ctx, &k, key_weight, map.len()) {
+                                bad = Some(e);
+                                break;
+                            }
+                            key_weight = key_weight.max(k.weight());
                             map.insert(k, v);
                         }
                         drop(it);
-                        if let Some(k) = bad {
-                            tri!(Err(Error::type_error("map literal", "a data key", &k)));
+                        if let Some(e) = bad {
+                            tri!(Err(e));
                         }
                         let v = Value::Map(Map::new(map));
                         tri!(self.ctx.check_value_depth(&v));
@@ -1082,7 +1134,7 @@ impl<'h> Machine<'h> {
                     Op::CheckSchema { schema, name } => {
                         let (s, written) = &chunk.schemas[schema as usize];
                         let v = self.stack.last().unwrap_or(&Value::Nil);
-                        if !schema::valid(s, v) {
+                        if !tri!(schema::valid_in(s, v, &mut self.ctx)) {
                             let e = schema_error(&chunk.consts[name as usize], written, v);
                             tri!(Err(e));
                         }
@@ -1091,7 +1143,7 @@ impl<'h> Machine<'h> {
                         let (s, written) = &chunk.schemas[schema as usize];
                         if let Some(items) = self.stack.last().and_then(Value::as_seq) {
                             for v in items.items().iter() {
-                                if !schema::valid(s, v) {
+                                if !tri!(schema::valid_in(s, v, &mut self.ctx)) {
                                     let e = schema_error(&chunk.consts[name as usize], written, v);
                                     tri!(Err(e));
                                 }
@@ -1103,7 +1155,7 @@ impl<'h> Machine<'h> {
                             let form = &chunk.consts[c as usize];
                             tri!(Err(Error::new(
                                 Kind::Assertion,
-                                format!("assertion failed: {}", crate::print::print(form)),
+                                format!("assertion failed: {}", crate::print::brief(form)),
                                 vec![("condition", form.clone())],
                             )));
                         }
@@ -1156,15 +1208,23 @@ impl<'h> Machine<'h> {
                     }
                     Op::GetKey(c) => {
                         let v = pop!();
-                        let item = v
-                            .as_map()
-                            .and_then(|m| m.get(&chunk.consts[c as usize]).cloned())
-                            .unwrap_or(Value::Nil);
+                        let key = &chunk.consts[c as usize];
+                        let item = match v.as_map() {
+                            Some(m) => {
+                                tri!(charge_key(&mut self.ctx, key, m.key_weight(), m.len()));
+                                m.get(key).cloned().unwrap_or(Value::Nil)
+                            }
+                            None => Value::Nil,
+                        };
                         self.stack.push(item);
                     }
                     Op::GetKeyOr(c, l) => {
                         let v = pop!();
-                        match v.as_map().and_then(|m| m.get(&chunk.consts[c as usize])) {
+                        let key = &chunk.consts[c as usize];
+                        if let Some(m) = v.as_map() {
+                            tri!(charge_key(&mut self.ctx, key, m.key_weight(), m.len()));
+                        }
+                        match v.as_map().and_then(|m| m.get(key)) {
                             Some(item) => self.stack.push(item.clone()),
                             None => pc = l as usize,
                         }
@@ -1272,8 +1332,12 @@ impl<'h> Machine<'h> {
                         }
                     }
                     Op::MatchHasKey(s, c, l) => {
+                        let key = &chunk.consts[c as usize];
                         let has = match &slot!(s) {
-                            Slot::Val(Value::Map(m)) => m.get(&chunk.consts[c as usize]).is_some(),
+                            Slot::Val(Value::Map(m)) => {
+                                tri!(charge_key(&mut self.ctx, key, m.key_weight(), m.len()));
+                                m.get(key).is_some()
+                            }
                             _ => false,
                         };
                         if !has {
@@ -1391,7 +1455,7 @@ fn builtin_expected(b: &Builtin) -> String {
 fn match_error(v: &Value) -> Error {
     Error::new(
         Kind::Match,
-        format!("no clause matches {}", crate::print::print(v)),
+        format!("no clause matches {}", crate::print::brief(v)),
         vec![("value", v.clone())],
     )
 }
@@ -1399,14 +1463,14 @@ fn match_error(v: &Value) -> Error {
 fn schema_error(name: &Value, written: &Value, v: &Value) -> Error {
     let what = match name {
         Value::Nil => "return value".to_string(),
-        n => crate::print::print(n),
+        n => crate::print::brief(n),
     };
     Error::new(
         Kind::Schema,
         format!(
             "{what}: {} does not satisfy {}",
-            crate::print::print(v),
-            crate::print::print(written)
+            crate::print::brief(v),
+            crate::print::brief(written)
         ),
         vec![
             ("name", name.clone()),
@@ -1431,20 +1495,42 @@ pub fn selector_matches(selector: &Value, kind: &str) -> bool {
     }
 }
 
-/// A value with its non-data parts replaced by their printed form (for step reports).
+/// A value with its non-data parts replaced by their printed form (for step reports). Data
+/// parts are kept as they are and shared parts stay shared, so the work is proportional to
+/// the collections that hold a non-data value, never to the value's expansion.
 pub fn reportable(v: &Value) -> Value {
-    match v {
-        Value::Fn(_) | Value::Error(_) | Value::Regex(_) => Value::str(&crate::print::print(v)),
-        Value::List(s) => Value::list(s.items().iter().map(reportable).collect()),
-        Value::Vector(s) => Value::vector(s.items().iter().map(reportable).collect()),
+    report(v, &mut HashMap::new())
+}
+
+fn report(v: &Value, done: &mut HashMap<(usize, u8), Value>) -> Value {
+    if v.is_data() {
+        return v.clone();
+    }
+    let key = match v {
+        Value::Fn(_) | Value::Error(_) | Value::Regex(_) => {
+            return Value::str(&crate::print::brief(v));
+        }
+        Value::List(s) => (s.addr(), 0),
+        Value::Vector(s) => (s.addr(), 1),
+        Value::Map(m) => (m.addr(), 2),
+        other => return other.clone(),
+    };
+    if let Some(r) = done.get(&key) {
+        return r.clone();
+    }
+    let r = match v {
+        Value::List(s) => Value::list(s.items().iter().map(|x| report(x, done)).collect()),
+        Value::Vector(s) => Value::vector(s.items().iter().map(|x| report(x, done)).collect()),
         Value::Map(m) => Value::map(
             m.entries()
                 .iter()
-                .map(|(k, v)| (reportable(k), reportable(v)))
+                .map(|(k, x)| (k.clone(), report(x, done)))
                 .collect(),
         ),
         other => other.clone(),
-    }
+    };
+    done.insert(key, r.clone());
+    r
 }
 
 struct CompDriver {

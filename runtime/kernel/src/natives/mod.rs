@@ -35,6 +35,10 @@ fn text_arg(
         })
 }
 
+/// How long evaluating a capability program for its descriptor may take: 2 s (beside its
+/// million steps), since it runs on the host, outside any plan's budget.
+const DESCRIPTOR_TIME_MS: u64 = 2_000;
+
 /// Evaluates a capability program on the host (no capabilities: only its descriptor is
 /// wanted) and returns its one descriptor.
 fn descriptor(source: &str) -> Result<Value, CallFailure> {
@@ -43,7 +47,12 @@ fn descriptor(source: &str) -> Result<Value, CallFailure> {
         ..rtfs::Limits::default()
     };
     let mut it = rtfs::Interpreter::new(limits);
-    let mut host = rtfs::host::DescriptorHost::default();
+    let start = std::time::Instant::now();
+    let mut host = rtfs::host::TimeLimit::new(
+        rtfs::host::DescriptorHost::default(),
+        DESCRIPTOR_TIME_MS,
+        move || start.elapsed() >= std::time::Duration::from_millis(DESCRIPTOR_TIME_MS),
+    );
     it.compile(source, Some("<source>"))
         .and_then(|p| it.run(&p, &mut host))
         .map_err(|e| {
@@ -52,8 +61,9 @@ fn descriptor(source: &str) -> Result<Value, CallFailure> {
                 format!("the program does not evaluate: {}", e.message()),
             )
         })?;
-    match host.descriptors.len() {
-        1 => Ok(host.descriptors.remove(0)),
+    let descriptors = &mut host.host.descriptors;
+    match descriptors.len() {
+        1 => Ok(descriptors.remove(0)),
         n => Err(fail(
             Reason::InvalidInput,
             format!("the program must yield exactly one (capability …) descriptor, not {n}"),

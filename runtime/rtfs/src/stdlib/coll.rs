@@ -1,9 +1,9 @@
 //! Collections: building, reading, sequences and maps (§5.3 `vec`, §5.5, §5.6, §5.8).
 
-use super::{MANY, arg_error, int_arg, items, plain, vector_of};
+use super::{MANY, MapBuilder, arg_error, int_arg, items, key_in, plain, vector_of};
 use crate::error::{Error, Result};
-use crate::order::equal;
-use crate::value::{Map, PMap, PVec, Seq, Value};
+use crate::order::equal_in;
+use crate::value::{Map, PVec, Seq, Value};
 use crate::vm::{Builtin, Ctx};
 
 pub(crate) fn check_key(fname: &str, k: &Value) -> Result<()> {
@@ -37,18 +37,26 @@ fn hash_map(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
         return Err(Error::arity("hash-map", "an even number of", args.len()));
     }
     ctx.charge(args.len() as u64)?;
-    let mut m = PMap::new();
+    let mut m = MapBuilder::default();
     for p in args.chunks(2) {
         check_key("hash-map", &p[0])?;
-        m.insert(p[0].clone(), p[1].clone());
+        m.insert(ctx, p[0].clone(), p[1].clone())?;
     }
-    Ok(Value::Map(Map::new(m)))
+    Ok(Value::Map(m.finish()))
 }
 
 /// `get` (§5.5).
-pub(crate) fn get_in_value(fname: &str, coll: &Value, key: &Value) -> Result<Option<Value>> {
+pub(crate) fn get_in_value(
+    ctx: &mut Ctx<'_>,
+    fname: &str,
+    coll: &Value,
+    key: &Value,
+) -> Result<Option<Value>> {
     Ok(match coll {
-        Value::Map(m) => m.get(key).cloned(),
+        Value::Map(m) => {
+            key_in(ctx, m, key)?;
+            m.get(key).cloned()
+        }
         Value::Vector(s) | Value::List(s) => match key {
             Value::Int(i) => usize::try_from(*i).ok().and_then(|i| s.get(i).cloned()),
             other => return Err(Error::type_error(fname, "an integer index", other)),
@@ -65,9 +73,9 @@ pub(crate) fn get_in_value(fname: &str, coll: &Value, key: &Value) -> Result<Opt
     })
 }
 
-fn get(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
+fn get(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let default = args.get(2).cloned().unwrap_or(Value::Nil);
-    Ok(get_in_value("get", &args[0], &args[1])?.unwrap_or(default))
+    Ok(get_in_value(ctx, "get", &args[0], &args[1])?.unwrap_or(default))
 }
 
 fn get_in(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
@@ -75,7 +83,7 @@ fn get_in(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let path = items(ctx, "get-in", &args[1])?;
     let mut cur = args[0].clone();
     for k in path.iter() {
-        match get_in_value("get-in", &cur, k)? {
+        match get_in_value(ctx, "get-in", &cur, k)? {
             Some(v) => cur = v,
             None => return Ok(default),
         }
@@ -177,10 +185,13 @@ fn seq(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     }
 }
 
-fn contains(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
+fn contains(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let k = &args[1];
     Ok(Value::Bool(match &args[0] {
-        Value::Map(m) => m.get(k).is_some(),
+        Value::Map(m) => {
+            key_in(ctx, m, k)?;
+            m.get(k).is_some()
+        }
         Value::Vector(s) | Value::List(s) => {
             matches!(k, Value::Int(i) if *i >= 0 && (*i as usize) < s.len())
         }
@@ -196,7 +207,7 @@ fn contains(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     }))
 }
 
-fn find(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
+fn find(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     if let Value::Vector(s) = &args[0] {
         return Ok(match &args[1] {
             Value::Int(i) => usize::try_from(*i)
@@ -209,6 +220,7 @@ fn find(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
         });
     }
     let m = map_arg("find", &args[0])?;
+    key_in(ctx, &m, &args[1])?;
     Ok(m.get(&args[1]).map_or(Value::Nil, |v| {
         Value::vector(vec![args[1].clone(), v.clone()])
     }))
@@ -259,7 +271,7 @@ fn cons(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     vector_of(ctx, it)
 }
 
-pub(crate) fn conj1(fname: &str, coll: Value, x: &Value) -> Result<Value> {
+pub(crate) fn conj1(ctx: &mut Ctx<'_>, fname: &str, coll: Value, x: &Value) -> Result<Value> {
     Ok(match coll {
         Value::Vector(s) => Value::Vector(s.push_back(x.clone())),
         Value::List(s) => Value::List(s.push_front(x.clone())),
@@ -268,6 +280,7 @@ pub(crate) fn conj1(fname: &str, coll: Value, x: &Value) -> Result<Value> {
             Value::Map(other) => {
                 let mut m = m;
                 for (k, v) in other.entries().iter() {
+                    key_in(ctx, &m, k)?;
                     m = m.insert(k.clone(), v.clone());
                 }
                 Value::Map(m)
@@ -275,6 +288,7 @@ pub(crate) fn conj1(fname: &str, coll: Value, x: &Value) -> Result<Value> {
             Value::Vector(pair) | Value::List(pair) if pair.len() == 2 => {
                 let k = pair.get(0).cloned().unwrap_or(Value::Nil);
                 check_key(fname, &k)?;
+                key_in(ctx, &m, &k)?;
                 Value::Map(m.insert(k, pair.get(1).cloned().unwrap_or(Value::Nil)))
             }
             Value::Nil => Value::Map(m),
@@ -310,7 +324,7 @@ fn conj(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
         });
     }
     for x in &args[1..] {
-        acc = conj1("conj", acc, x)?;
+        acc = conj1(ctx, "conj", acc, x)?;
     }
     Ok(acc)
 }
@@ -350,7 +364,7 @@ fn into(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
         return Ok(Value::Vector(Seq::new(v)));
     }
     for x in from.iter() {
-        acc = conj1("into", acc, x)?;
+        acc = conj1(ctx, "into", acc, x)?;
     }
     Ok(acc)
 }
@@ -377,15 +391,26 @@ fn reverse(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 
 fn distinct(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let it = items(ctx, "distinct", &args[0])?;
-    let mut seen = PMap::new();
+    let mut seen = MapBuilder::default();
     let mut out = PVec::new();
     for x in it.iter() {
         if x.is_data() {
-            if seen.insert(x.clone(), Value::Nil).is_none() {
+            if seen.get(ctx, x)?.is_none() {
+                seen.insert(ctx, x.clone(), Value::Nil)?;
                 out.push_back(x.clone());
             }
-        } else if !out.iter().any(|y| equal(x, y)) {
-            out.push_back(x.clone());
+        } else {
+            let mut known = false;
+            for y in out.iter() {
+                ctx.charge_walk(1)?;
+                if equal_in(x, y, ctx)? {
+                    known = true;
+                    break;
+                }
+            }
+            if !known {
+                out.push_back(x.clone());
+            }
         }
     }
     vector_of(ctx, out)
@@ -508,10 +533,10 @@ fn subvec(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 }
 
 fn flatten(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
-    let mut out = PVec::new();
-    let mut stack: Vec<(PVec, usize)> = Vec::new();
+    let mut out = Vec::new();
+    let mut stack: Vec<(Seq, usize)> = Vec::new();
     match &args[0] {
-        Value::List(s) | Value::Vector(s) => stack.push((s.items().clone(), 0)),
+        Value::List(s) | Value::Vector(s) => stack.push((s.clone(), 0)),
         _ => return Ok(Value::vector(vec![])),
     }
     while let Some((items, i)) = stack.last_mut() {
@@ -520,13 +545,19 @@ fn flatten(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             continue;
         };
         *i += 1;
-        ctx.charge(1)?;
+        ctx.charge_walk(1)?;
         match x {
-            Value::List(s) | Value::Vector(s) => stack.push((s.items().clone(), 0)),
-            other => out.push_back(other),
+            Value::List(s) | Value::Vector(s) => stack.push((s, 0)),
+            other => {
+                out.push(other);
+                // A shared value flattens to its whole expansion: check memory as it grows.
+                if out.len().is_multiple_of(4096) {
+                    ctx.reserve(crate::value::seq_cost(out.len()) as u64)?;
+                }
+            }
         }
     }
-    vector_of(ctx, out)
+    vector_of(ctx, out.into_iter().collect())
 }
 
 fn interpose(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
@@ -544,22 +575,23 @@ fn interpose(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 
 fn frequencies(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let it = items(ctx, "frequencies", &args[0])?;
-    let mut m = PMap::new();
+    let mut m = MapBuilder::default();
     for x in it.iter() {
         check_key("frequencies", x)?;
-        let n = match m.get(x) {
+        let n = match m.get(ctx, x)? {
             Some(Value::Int(n)) => n + 1,
             _ => 1,
         };
-        m.insert(x.clone(), Value::Int(n));
+        m.insert(ctx, x.clone(), Value::Int(n))?;
     }
-    Ok(Value::Map(Map::new(m)))
+    Ok(Value::Map(m.finish()))
 }
 
-fn assoc_one(fname: &str, coll: Value, k: &Value, v: &Value) -> Result<Value> {
+fn assoc_one(ctx: &mut Ctx<'_>, fname: &str, coll: Value, k: &Value, v: &Value) -> Result<Value> {
     Ok(match coll {
         Value::Map(m) => {
             check_key(fname, k)?;
+            key_in(ctx, &m, k)?;
             Value::Map(m.insert(k.clone(), v.clone()))
         }
         Value::Nil => {
@@ -589,7 +621,7 @@ fn assoc(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     ctx.charge(args.len() as u64)?;
     let mut acc = args[0].clone();
     for p in args[1..].chunks(2) {
-        acc = assoc_one("assoc", acc, &p[0], &p[1])?;
+        acc = assoc_one(ctx, "assoc", acc, &p[0], &p[1])?;
     }
     Ok(acc)
 }
@@ -601,6 +633,7 @@ fn dissoc(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
         other => map_arg("dissoc", other)?,
     };
     for k in &args[1..] {
+        key_in(ctx, &m, k)?;
         m = m.remove(k);
     }
     Ok(Value::Map(m))
@@ -620,10 +653,10 @@ pub(crate) fn assoc_in_value(
     ctx.charge(1)?;
     let child = match root {
         Value::Nil => None,
-        other => super::coll::get_in_value(fname, other, k)?,
+        other => get_in_value(ctx, fname, other, k)?,
     };
     let inner = assoc_in_value(ctx, fname, &child.unwrap_or(Value::Nil), rest, v)?;
-    assoc_one(fname, root.clone(), k, &inner)
+    assoc_one(ctx, fname, root.clone(), k, &inner)
 }
 
 fn assoc_in(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
@@ -655,6 +688,7 @@ fn merge(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             None => m,
             Some(mut base) => {
                 for (k, v) in m.entries().iter() {
+                    key_in(ctx, &base, k)?;
                     base = base.insert(k.clone(), v.clone());
                 }
                 base
@@ -667,41 +701,43 @@ fn merge(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 fn select_keys(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let m = map_arg("select-keys", &args[0])?;
     let ks = items(ctx, "select-keys", &args[1])?;
-    let mut out = PMap::new();
+    let mut out = MapBuilder::default();
     for k in ks.iter() {
+        key_in(ctx, &m, k)?;
         if let Some(v) = m.get(k) {
-            out.insert(k.clone(), v.clone());
+            out.insert(ctx, k.clone(), v.clone())?;
         }
     }
-    Ok(Value::Map(Map::new(out)))
+    Ok(Value::Map(out.finish()))
 }
 
 fn zipmap(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let ks = items(ctx, "zipmap", &args[0])?;
     let vs = items(ctx, "zipmap", &args[1])?;
-    let mut out = PMap::new();
+    let mut out = MapBuilder::default();
     for (k, v) in ks.iter().zip(vs.iter()) {
         check_key("zipmap", k)?;
-        out.insert(k.clone(), v.clone());
+        out.insert(ctx, k.clone(), v.clone())?;
     }
-    Ok(Value::Map(Map::new(out)))
+    Ok(Value::Map(out.finish()))
 }
 
 fn rename_keys(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let m = map_arg("rename-keys", &args[0])?;
     let renames = map_arg("rename-keys", &args[1])?;
     ctx.charge((m.len() + renames.len()) as u64)?;
-    let mut out = m.entries().clone();
+    let mut out = MapBuilder::from_map(&m);
     for (old, _) in renames.entries().iter() {
-        out.remove(old);
+        out.remove(ctx, old)?;
     }
     for (old, new) in renames.entries().iter() {
+        key_in(ctx, &m, old)?;
         if let Some(v) = m.get(old) {
             check_key("rename-keys", new)?;
-            out.insert(new.clone(), v.clone());
+            out.insert(ctx, new.clone(), v.clone())?;
         }
     }
-    Ok(Value::Map(Map::new(out)))
+    Ok(Value::Map(out.finish()))
 }
 
 pub(super) const BUILTINS: &[Builtin] = &[

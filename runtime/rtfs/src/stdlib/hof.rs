@@ -5,10 +5,10 @@
 use std::cmp::Ordering;
 
 use super::coll::{assoc_in_value, check_key, get_in_value, map_arg};
-use super::{MANY, fn_value, hof, items, orderable, plain};
+use super::{MANY, MapBuilder, fn_value, hof, items, key_in, orderable, plain};
 use crate::error::{Error, Result};
-use crate::order::{compare, num_cmp};
-use crate::value::{Map, PMap, PVec, Seq, Value};
+use crate::order::{compare_in, num_cmp};
+use crate::value::{Map, PVec, Seq, Value};
 use crate::vm::{Builtin, Ctx, Driver, Flow, Function};
 
 fn callable(fname: &str, f: &Value) -> Result<()> {
@@ -47,7 +47,7 @@ struct Each {
     calls: Vec<Vec<Value>>,
     i: usize,
     out: PVec,
-    groups: PMap,
+    groups: MapBuilder,
     best: Option<(Value, Value)>,
 }
 
@@ -67,7 +67,7 @@ impl Each {
             calls,
             i: 0,
             out: PVec::new(),
-            groups: PMap::new(),
+            groups: MapBuilder::default(),
             best: None,
         }
     }
@@ -77,9 +77,9 @@ impl Each {
             Mode::Every | Mode::NotAny => Value::Bool(true),
             Mode::Some => Value::Nil,
             Mode::NotEvery => Value::Bool(false),
-            Mode::GroupBy => Value::Map(Map::new(std::mem::take(&mut self.groups))),
+            Mode::GroupBy => Value::Map(std::mem::take(&mut self.groups).finish()),
             Mode::UpdateVals | Mode::UpdateKeys => {
-                Value::Map(Map::new(std::mem::take(&mut self.groups)))
+                Value::Map(std::mem::take(&mut self.groups).finish())
             }
             Mode::MaxKey | Mode::MinKey => self.best.take().map_or(Value::Nil, |b| b.1),
             Mode::DropWhile => Value::vector(vec![]),
@@ -152,11 +152,11 @@ impl Driver for Each {
                 }
                 Mode::GroupBy => {
                     check_key(self.fname, &r)?;
-                    let group = match self.groups.get(&r) {
+                    let group = match self.groups.get(ctx, &r)? {
                         Some(Value::Vector(s)) => s.clone().push_back(item.clone()),
                         _ => Seq::from_vec(vec![item.clone()]),
                     };
-                    self.groups.insert(r, Value::Vector(group));
+                    self.groups.insert(ctx, r, Value::Vector(group))?;
                 }
                 Mode::MaxKey | Mode::MinKey => {
                     if !matches!(r, Value::Int(_) | Value::Float(_)) {
@@ -186,7 +186,7 @@ impl Driver for Each {
                         unreachable!("entries")
                     };
                     self.groups
-                        .insert(pair.get(0).cloned().unwrap_or(Value::Nil), r);
+                        .insert(ctx, pair.get(0).cloned().unwrap_or(Value::Nil), r)?;
                 }
                 Mode::UpdateKeys => {
                     check_key(self.fname, &r)?;
@@ -194,7 +194,7 @@ impl Driver for Each {
                         unreachable!("entries")
                     };
                     self.groups
-                        .insert(r, pair.get(1).cloned().unwrap_or(Value::Nil));
+                        .insert(ctx, r, pair.get(1).cloned().unwrap_or(Value::Nil))?;
                 }
             }
         }
@@ -513,7 +513,7 @@ impl Driver for Sort {
                 for (k, _) in &self.src {
                     orderable("sort-by", k)?;
                 }
-                self.src.sort_by(|a, b| compare(&a.0, &b.0));
+                self.src = sort_canonical(ctx, std::mem::take(&mut self.src))?;
                 return Ok(Flow::Done(self.done()));
             }
             self.start_run();
@@ -613,8 +613,7 @@ fn sorter(
         for (k, _) in &src {
             orderable(fname, k)?;
         }
-        let mut src = src;
-        src.sort_by(|a, b| compare(&a.0, &b.0));
+        let src = sort_canonical(ctx, src)?;
         return Ok(Flow::Done(Value::vector(
             src.into_iter().map(|p| p.1).collect(),
         )));
@@ -635,6 +634,40 @@ fn sorter(
         s.start_run();
     }
     Ok(Flow::Drive(Box::new(s)))
+}
+
+/// A stable bottom-up merge sort of (key, item) pairs by the canonical order of the keys,
+/// each comparison paid for ([`compare_in`]) — so it can stop at a limit, which a sort
+/// through `Ord` cannot.
+fn sort_canonical(ctx: &mut Ctx<'_>, pairs: Vec<(Value, Value)>) -> Result<Vec<(Value, Value)>> {
+    let n = pairs.len();
+    let mut src = pairs;
+    let mut dst = Vec::with_capacity(n);
+    let mut width = 1;
+    while width < n {
+        dst.clear();
+        let mut lo = 0;
+        while lo < n {
+            let mid = (lo + width).min(n);
+            let hi = (lo + 2 * width).min(n);
+            let (mut i, mut j) = (lo, mid);
+            while i < mid && j < hi {
+                if compare_in(&src[j].0, &src[i].0, ctx)? == Ordering::Less {
+                    dst.push(src[j].clone());
+                    j += 1;
+                } else {
+                    dst.push(src[i].clone());
+                    i += 1;
+                }
+            }
+            dst.extend_from_slice(&src[i..mid]);
+            dst.extend_from_slice(&src[j..hi]);
+            lo = hi;
+        }
+        std::mem::swap(&mut src, &mut dst);
+        width *= 2;
+    }
+    Ok(src)
 }
 
 fn sort(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
@@ -672,11 +705,11 @@ impl Driver for ThenAssocIn {
     }
 }
 
-fn update(_: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
+fn update(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
     callable("update", &args[2])?;
     let old = match &args[0] {
         Value::Nil => None,
-        m => get_in_value("update", m, &args[1])?,
+        m => get_in_value(ctx, "update", m, &args[1])?,
     };
     let mut call_args = vec![old.unwrap_or(Value::Nil)];
     call_args.extend(args[3..].iter().cloned());
@@ -704,7 +737,7 @@ fn update_in(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Flow> {
     for k in &path {
         cur = match &cur {
             Value::Nil => Value::Nil,
-            c => get_in_value("update-in", c, k)?.unwrap_or(Value::Nil),
+            c => get_in_value(ctx, "update-in", c, k)?.unwrap_or(Value::Nil),
         };
     }
     let mut call_args = vec![cur];
@@ -728,12 +761,14 @@ impl Driver for MergeWith {
     fn resume(&mut self, ctx: &mut Ctx<'_>, value: Option<Value>) -> Result<Flow> {
         if let (Some(v), Some(k)) = (value, self.waiting.take()) {
             let acc = self.acc.take().unwrap_or_else(Map::empty);
+            key_in(ctx, &acc, &k)?;
             self.acc = Some(acc.insert(k, v));
         }
         loop {
             if let Some((k, v)) = self.pending.pop() {
                 ctx.charge(1)?;
                 let acc = self.acc.take().unwrap_or_else(Map::empty);
+                key_in(ctx, &acc, &k)?;
                 match acc.get(&k).cloned() {
                     Some(old) => {
                         self.acc = Some(acc);

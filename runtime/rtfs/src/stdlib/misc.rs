@@ -6,6 +6,7 @@ use std::rc::Rc;
 use super::{arg_error, plain, str_arg};
 use crate::error::{Error, ErrorValue, Kind, Result};
 use crate::host::CallRequest;
+use crate::meter::{Bound, Meter, TextOut};
 use crate::print::format_float;
 use crate::schema;
 use crate::value::{Name, Value};
@@ -86,8 +87,8 @@ fn ex_kind(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     Ok(ex_field(args, "kind"))
 }
 
-fn runtime_schema(fname: &str, v: &Value) -> Result<schema::Schema> {
-    schema::parse(v, false).map_err(|m| {
+fn runtime_schema(ctx: &mut Ctx<'_>, fname: &str, v: &Value) -> Result<schema::Schema> {
+    schema::parse_in(v, false, ctx)?.map_err(|m| {
         Error::new(
             Kind::Schema,
             format!("{fname}: ill-formed schema: {m}"),
@@ -97,32 +98,33 @@ fn runtime_schema(fname: &str, v: &Value) -> Result<schema::Schema> {
 }
 
 fn valid(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
-    let s = runtime_schema("valid?", &args[0])?;
+    let s = runtime_schema(ctx, "valid?", &args[0])?;
     ctx.charge(1 + args[1].depth() as u64)?;
-    Ok(Value::Bool(schema::valid(&s, &args[1])))
+    Ok(Value::Bool(schema::valid_in(&s, &args[1], ctx)?))
 }
 
 fn validate(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
-    let s = runtime_schema("validate", &args[0])?;
+    let s = runtime_schema(ctx, "validate", &args[0])?;
     ctx.charge(1 + args[1].depth() as u64)?;
     let mut path = Vec::new();
-    match schema::first_failure(&s, &args[1], &mut path) {
+    match schema::first_failure_in(&s, &args[1], &mut path, ctx)? {
         None => Ok(args[1].clone()),
         Some(p) => {
             let mut at = args[1].clone();
             for k in &p {
-                at = super::coll::get_in_value("validate", &at, k)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(Value::Nil);
+                at = match super::coll::get_in_value(ctx, "validate", &at, k) {
+                    Ok(v) => v.unwrap_or(Value::Nil),
+                    Err(e) if e.is(Kind::Limit) => return Err(e),
+                    Err(_) => Value::Nil,
+                };
             }
             Err(Error::new(
                 Kind::Schema,
                 format!(
                     "{} does not satisfy {} at {}",
-                    crate::print::print(&at),
-                    crate::print::print(&args[0]),
-                    crate::print::print(&Value::vector(p.clone()))
+                    crate::print::brief(&at),
+                    crate::print::brief(&args[0]),
+                    crate::print::brief(&Value::vector(p.clone()))
                 ),
                 vec![
                     ("path", Value::vector(p)),
@@ -146,12 +148,18 @@ fn call(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             ));
         }
     };
+    // The host encodes the arguments to hand them over: each node and byte of their
+    // expansion is paid for here, and an expansion that cannot be held is refused before any
+    // byte is built (their expanded size is known without walking them).
+    let mut size = 0u64;
     for a in &args[1..] {
         if !a.is_data() {
             return Err(Error::type_error("call", "data values as arguments", a));
         }
+        size = size.saturating_add(a.weight());
     }
-    ctx.charge(1)?;
+    ctx.afford(size, size)?;
+    ctx.charge(1 + size)?;
     ctx.host.poll()?;
     let request = CallRequest {
         id: &id,
@@ -465,65 +473,72 @@ fn json_key(k: &Value) -> Result<String> {
     })
 }
 
-fn write_json(out: &mut String, v: &Value, pretty: bool, indent: usize) -> Result<()> {
-    let nl = |out: &mut String, level: usize| {
+fn write_json<M: Meter>(
+    out: &mut TextOut<'_, M>,
+    v: &Value,
+    pretty: bool,
+    indent: usize,
+) -> Result<()> {
+    let nl = |out: &mut TextOut<'_, M>, level: usize| -> Result<()> {
         if pretty {
-            out.push('\n');
+            out.push('\n')?;
             for _ in 0..level {
-                out.push_str("  ");
+                out.push_str("  ")?;
             }
         }
+        Ok(())
     };
     match v {
-        Value::Nil => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Nil => out.push_str("null")?,
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" })?,
+        Value::Int(i) => out.push_str(crate::print::int_text(*i, &mut [0; 20]))?,
         Value::Float(f) => {
             if !f.is_finite() {
                 return Err(json_error("non-finite floats cannot be serialised to JSON"));
             }
-            out.push_str(&format_float(*f));
+            out.push_str(&format_float(*f))?;
         }
-        Value::Str(s) => out.push_str(&serde_json::to_string(&**s).unwrap_or_default()),
+        Value::Str(s) => out.push_str(&serde_json::to_string(&**s).unwrap_or_default())?,
         Value::Keyword(n) | Value::Symbol(n) => {
-            out.push_str(&serde_json::to_string(n.as_str()).unwrap_or_default())
+            out.push_str(&serde_json::to_string(n.as_str()).unwrap_or_default())?
         }
         Value::List(s) | Value::Vector(s) => {
-            out.push('[');
+            out.push('[')?;
             for (i, x) in s.items().iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(',')?;
                 }
-                nl(out, indent + 1);
+                nl(out, indent + 1)?;
                 write_json(out, x, pretty, indent + 1)?;
             }
             if !s.is_empty() {
-                nl(out, indent);
+                nl(out, indent)?;
             }
-            out.push(']');
+            out.push(']')?;
         }
         Value::Map(m) => {
             let mut seen = std::collections::HashSet::new();
-            out.push('{');
+            out.push('{')?;
             for (i, (k, x)) in m.entries().iter().enumerate() {
                 let key = json_key(k)?;
                 if !seen.insert(key.clone()) {
                     return Err(json_error(format!(
-                        "two map keys serialise to the JSON key {key:?}"
+                        "two map keys serialise to the JSON key {}",
+                        crate::print::brief(&Value::str(&key))
                     )));
                 }
                 if i > 0 {
-                    out.push(',');
+                    out.push(',')?;
                 }
-                nl(out, indent + 1);
-                out.push_str(&serde_json::to_string(&key).unwrap_or_default());
-                out.push_str(if pretty { ": " } else { ":" });
+                nl(out, indent + 1)?;
+                out.push_str(&serde_json::to_string(&key).unwrap_or_default())?;
+                out.push_str(if pretty { ": " } else { ":" })?;
                 write_json(out, x, pretty, indent + 1)?;
             }
             if !m.is_empty() {
-                nl(out, indent);
+                nl(out, indent)?;
             }
-            out.push('}');
+            out.push('}')?;
         }
         other => {
             return Err(json_error(format!(
@@ -535,18 +550,21 @@ fn write_json(out: &mut String, v: &Value, pretty: bool, indent: usize) -> Resul
     Ok(())
 }
 
-/// Serialises a data value as JSON (§5.9 `serialize-json`), compact or pretty.
+/// Serialises a data value as JSON (§5.9 `serialize-json`), compact or pretty, in at most
+/// [`crate::meter::HOST_MAX`] bytes (a larger output is an `:error/limit`).
 pub fn value_to_json(v: &Value, pretty: bool) -> Result<String> {
-    let mut out = String::new();
+    let mut meter = Bound::default();
+    meter.afford(v.weight(), v.weight())?;
+    let mut out = TextOut::new(&mut meter);
     write_json(&mut out, v, pretty, 0)?;
-    Ok(out)
+    out.finish()
 }
 
 fn serialize(ctx: &mut Ctx<'_>, v: &Value, pretty: bool) -> Result<Value> {
-    let mut out = String::new();
+    ctx.afford(v.weight(), v.weight())?;
+    let mut out = TextOut::new(ctx);
     write_json(&mut out, v, pretty, 0)?;
-    ctx.produce(out.len() as u64, out.len() as u64)?;
-    Ok(Value::from(out))
+    Ok(Value::from(out.finish()?))
 }
 
 fn serialize_json(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Kind, Result};
-use crate::value::{Func, PVec, Seq, Value};
+use crate::value::{Func, Map, PMap, PVec, Seq, Value};
 use crate::vm::{Builtin, Ctx, Function, Imp};
 
 mod coll;
@@ -199,6 +199,60 @@ pub(crate) fn str_arg<'a>(fname: &str, v: &'a Value) -> Result<&'a str> {
 
 pub(crate) fn arg_error(fname: &str, msg: impl Into<String>) -> Error {
     Error::with_fn(Kind::Argument, fname, msg)
+}
+
+/// Pays for looking `key` up in `m`: what comparing it with the keys on the way can cost
+/// ([`crate::order::charge_key`]).
+pub(crate) fn key_in(ctx: &mut Ctx<'_>, m: &Map, key: &Value) -> Result<()> {
+    crate::order::charge_key(ctx, key, m.key_weight(), m.len())
+}
+
+/// A map being built whose every lookup and insertion pays for the key comparisons it can
+/// make (see [`key_in`]).
+#[derive(Default)]
+pub(crate) struct MapBuilder {
+    map: PMap,
+    key_weight: u64,
+}
+
+impl MapBuilder {
+    /// Starts from a map's entries.
+    pub(crate) fn from_map(m: &Map) -> MapBuilder {
+        MapBuilder {
+            map: m.entries().clone(),
+            key_weight: m.key_weight(),
+        }
+    }
+
+    fn pay(&self, ctx: &mut Ctx<'_>, key: &Value) -> Result<()> {
+        crate::order::charge_key(ctx, key, self.key_weight, self.map.len())
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, ctx: &mut Ctx<'_>, key: &Value) -> Result<Option<&Value>> {
+        self.pay(ctx, key)?;
+        Ok(self.map.get(key))
+    }
+
+    /// Binds `key` (data: the caller checks) to `value`.
+    pub(crate) fn insert(&mut self, ctx: &mut Ctx<'_>, key: Value, value: Value) -> Result<()> {
+        self.pay(ctx, &key)?;
+        self.key_weight = self.key_weight.max(key.weight());
+        self.map.insert(key, value);
+        Ok(())
+    }
+
+    /// Removes `key`.
+    pub(crate) fn remove(&mut self, ctx: &mut Ctx<'_>, key: &Value) -> Result<()> {
+        self.pay(ctx, key)?;
+        self.map.remove(key);
+        Ok(())
+    }
+
+    /// The map built.
+    pub(crate) fn finish(self) -> Map {
+        Map::new(self.map)
+    }
 }
 
 /// Checks that a value may be ordered (§2.4: ordering a non-data value is `:error/type`).

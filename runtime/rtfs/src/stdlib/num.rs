@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use super::{MANY, plain};
 use crate::error::{Error, Kind, Result};
-use crate::order::{compare, equal, num_cmp};
+use crate::order::{compare_in, equal_in, num_cmp};
 use crate::value::Value;
 use crate::vm::{Builtin, Ctx, Function};
 
@@ -337,14 +337,23 @@ fn neg(_: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     sign_test("neg?", &args[0], Ordering::Less)
 }
 
-fn eq(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
+/// Whether all arguments are equal, paying per item and byte compared.
+fn all_equal(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<bool> {
     ctx.charge(args.len() as u64)?;
-    Ok(Value::Bool(args.windows(2).all(|w| equal(&w[0], &w[1]))))
+    for w in args.windows(2) {
+        if !equal_in(&w[0], &w[1], ctx)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn eq(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
+    Ok(Value::Bool(all_equal(ctx, args)?))
 }
 
 fn not_eq(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
-    ctx.charge(args.len() as u64)?;
-    Ok(Value::Bool(!args.windows(2).all(|w| equal(&w[0], &w[1]))))
+    Ok(Value::Bool(!all_equal(ctx, args)?))
 }
 
 fn chain(
@@ -383,7 +392,7 @@ fn compare_fn(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     super::orderable("compare", &args[0])?;
     super::orderable("compare", &args[1])?;
     ctx.charge(1)?;
-    Ok(Value::Int(match compare(&args[0], &args[1]) {
+    Ok(Value::Int(match compare_in(&args[0], &args[1], ctx)? {
         Ordering::Less => -1,
         Ordering::Equal => 0,
         Ordering::Greater => 1,

@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use super::{MANY, arg_error, int_arg, items, plain, str_arg};
 use crate::error::{Error, Result};
-use crate::print::{print, write_str_of};
+use crate::meter::TextOut;
+use crate::print::{write_str_of, write_value};
 use crate::value::{RegexValue, Value};
 use crate::vm::{Builtin, Ctx};
 
@@ -12,15 +13,21 @@ fn produce_text(ctx: &mut Ctx<'_>, bytes: usize) -> Result<()> {
     ctx.produce(bytes as u64, bytes as u64 + 32)
 }
 
-/// `str` of many values, checking the limits before building the result.
+/// `str` of many values, paying per byte as the result grows (refused at once when the
+/// values' expanded size cannot fit).
 pub(crate) fn str_concat(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<String> {
-    let mut out = String::new();
+    let least = args.iter().fold(0u64, |n, a| {
+        n.saturating_add(match a {
+            Value::Str(s) => s.len() as u64,
+            other => other.weight(),
+        })
+    });
+    ctx.afford(least, least)?;
+    let mut out = TextOut::new(ctx);
     for a in args {
-        let before = out.len();
-        write_str_of(&mut out, a);
-        produce_text(ctx, out.len() - before)?;
+        write_str_of(&mut out, a)?;
     }
-    Ok(out)
+    out.finish()
 }
 
 fn str_fn(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
@@ -28,16 +35,16 @@ fn str_fn(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 }
 
 fn pr_str(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
-    let mut out = String::new();
+    let least = args.iter().fold(0u64, |n, a| n.saturating_add(a.weight()));
+    ctx.afford(least, least)?;
+    let mut out = TextOut::new(ctx);
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
-            out.push(' ');
+            out.push(' ')?;
         }
-        let p = print(a);
-        produce_text(ctx, p.len())?;
-        out.push_str(&p);
+        write_value(&mut out, a)?;
     }
-    Ok(Value::from(out))
+    Ok(Value::from(out.finish()?))
 }
 
 fn name_text(fname: &str, args: &[Value]) -> Result<Option<String>> {
@@ -136,12 +143,12 @@ fn subs(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
 fn format(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
     let fmt = str_arg("format", &args[0])?;
     let mut rest = args[1..].iter();
-    let mut out = String::new();
+    let mut out = TextOut::new(ctx);
     let mut chars = fmt.chars().peekable();
     let mismatch = |m: &str| arg_error("format", format!("format: {m}"));
     while let Some(c) = chars.next() {
         if c != '%' {
-            out.push(c);
+            out.push(c)?;
             continue;
         }
         let mut precision: Option<usize> = None;
@@ -158,15 +165,15 @@ fn format(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             }
         }
         match chars.next() {
-            Some('%') if precision.is_none() => out.push('%'),
+            Some('%') if precision.is_none() => out.push('%')?,
             Some('s') if precision.is_none() => {
                 let a = rest
                     .next()
                     .ok_or_else(|| mismatch("more directives than arguments"))?;
-                write_str_of(&mut out, a);
+                write_str_of(&mut out, a)?;
             }
             Some('d') if precision.is_none() => match rest.next() {
-                Some(Value::Int(i)) => out.push_str(&i.to_string()),
+                Some(Value::Int(i)) => out.write_fmt(format_args!("{i}"))?,
                 Some(other) => {
                     return Err(mismatch(&format!(
                         "%d needs an integer, got {}",
@@ -178,8 +185,8 @@ fn format(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             Some('f') => {
                 let p = precision.unwrap_or(6);
                 match rest.next() {
-                    Some(Value::Int(i)) => out.push_str(&format!("{:.p$}", *i as f64)),
-                    Some(Value::Float(f)) => out.push_str(&format!("{f:.p$}")),
+                    Some(Value::Int(i)) => out.write_fmt(format_args!("{:.p$}", *i as f64))?,
+                    Some(Value::Float(f)) => out.write_fmt(format_args!("{f:.p$}"))?,
                     Some(other) => {
                         return Err(mismatch(&format!(
                             "%f needs a number, got {}",
@@ -192,13 +199,12 @@ fn format(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
             Some(other) => return Err(mismatch(&format!("unknown directive %{other}"))),
             None => return Err(mismatch("a lone % at the end")),
         }
-        produce_text(ctx, 1)?;
+        out.meter().charge(1)?;
     }
     if rest.next().is_some() {
         return Err(mismatch("more arguments than directives"));
     }
-    produce_text(ctx, out.len())?;
-    Ok(Value::from(out))
+    Ok(Value::from(out.finish()?))
 }
 
 fn join(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
@@ -208,16 +214,14 @@ fn join(ctx: &mut Ctx<'_>, args: &[Value]) -> Result<Value> {
         _ => unreachable!("arity checked"),
     };
     let it = items(ctx, "str/join", coll)?;
-    let mut out = String::new();
+    let mut out = TextOut::new(ctx);
     for (i, x) in it.iter().enumerate() {
-        let before = out.len();
         if i > 0 {
-            out.push_str(sep);
+            out.push_str(sep)?;
         }
-        write_str_of(&mut out, x);
-        produce_text(ctx, out.len() - before)?;
+        write_str_of(&mut out, x)?;
     }
-    Ok(Value::from(out))
+    Ok(Value::from(out.finish()?))
 }
 
 /// A regex argument: a regex value or a pattern string.
