@@ -218,22 +218,7 @@ impl<M: Meter> Encoder<'_, M> {
                 self.head(out, 6, TAG_LIST)?;
                 self.array(out, items)?;
             }
-            Value::Map(m) => {
-                // Keys are written in the order of their encoded bytes: each is encoded on
-                // its own first (and paid for then), then copied.
-                let mut entries: Vec<(Vec<u8>, &Value)> = Vec::with_capacity(m.len());
-                for (k, v) in m.entries().iter() {
-                    let mut key = Vec::new();
-                    self.value(&mut key, k)?;
-                    entries.push((key, v));
-                }
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                self.head(out, 5, entries.len() as u64)?;
-                for (k, v) in entries {
-                    out.extend_from_slice(&k);
-                    self.value(out, v)?;
-                }
-            }
+            Value::Map(m) => self.map(out, m)?,
             Value::Fn(_) | Value::Error(_) | Value::Regex(_) => {
                 return Err(Fail::NotData(v.type_name()));
             }
@@ -241,6 +226,28 @@ impl<M: Meter> Encoder<'_, M> {
         Ok(())
     }
 
+    /// Keys are written in the order of their encoded bytes: each is encoded on its own
+    /// first (and paid for then), then copied. Collections encode in their own (never
+    /// inlined) functions, so that the frame `value` recurses through stays small: a guest's
+    /// stack is 1 MiB and values nest 1 000 deep.
+    #[inline(never)]
+    fn map(&mut self, out: &mut Vec<u8>, m: &Map) -> Result<(), Fail> {
+        let mut entries: Vec<(Vec<u8>, &Value)> = Vec::with_capacity(m.len());
+        for (k, v) in m.entries().iter() {
+            let mut key = Vec::new();
+            self.value(&mut key, k)?;
+            entries.push((key, v));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        self.head(out, 5, entries.len() as u64)?;
+        for (k, v) in entries {
+            out.extend_from_slice(&k);
+            self.value(out, v)?;
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
     fn array(&mut self, out: &mut Vec<u8>, items: &Seq) -> Result<(), Fail> {
         self.head(out, 4, items.len() as u64)?;
         for item in items.items().iter() {
@@ -451,6 +458,37 @@ impl Decoder<'_> {
         Ok(Name::new(s))
     }
 
+    // Collections decode in their own (never inlined) functions, so that the frame `value`
+    // recurses through stays small: a guest's stack is 1 MiB and values nest 1 000 deep.
+    #[inline(never)]
+    fn entries(&mut self, n: u64, at: usize, depth: u32) -> Result<Map, DecodeError> {
+        let len = self.length(n, at)?;
+        let mut m = PMap::new();
+        let mut prev_key: Option<(usize, usize)> = None;
+        let mut shape = Shape::EMPTY;
+        let mut key_weight = 0;
+        for _ in 0..len {
+            let kstart = self.pos;
+            let k = self.value(depth + 1)?;
+            let kend = self.pos;
+            if let Some((ps, pe)) = prev_key
+                && self.bytes[ps..pe] >= self.bytes[kstart..kend]
+            {
+                return self.invalid(kstart, "map keys are not in canonical order or repeat");
+            }
+            prev_key = Some((kstart, kend));
+            let v = self.value(depth + 1)?;
+            shape.add(&k);
+            shape.add(&v);
+            key_weight = key_weight.max(k.weight());
+            if m.insert(k, v).is_some() {
+                return self.invalid(kstart, "map keys repeat");
+            }
+        }
+        Ok(Map::with_shape(m, shape, key_weight))
+    }
+
+    #[inline(never)]
     fn items(&mut self, n: u64, at: usize, depth: u32) -> Result<Seq, DecodeError> {
         let len = self.length(n, at)?;
         let mut items = PVec::new();
@@ -498,31 +536,7 @@ impl Decoder<'_> {
                 if depth >= self.max_depth {
                     return Err(DecodeError::TooDeep(self.max_depth));
                 }
-                let len = self.length(n, at)?;
-                let mut m = PMap::new();
-                let mut prev_key: Option<(usize, usize)> = None;
-                let mut shape = Shape::EMPTY;
-                let mut key_weight = 0;
-                for _ in 0..len {
-                    let kstart = self.pos;
-                    let k = self.value(depth + 1)?;
-                    let kend = self.pos;
-                    if let Some((ps, pe)) = prev_key
-                        && self.bytes[ps..pe] >= self.bytes[kstart..kend]
-                    {
-                        return self
-                            .invalid(kstart, "map keys are not in canonical order or repeat");
-                    }
-                    prev_key = Some((kstart, kend));
-                    let v = self.value(depth + 1)?;
-                    shape.add(&k);
-                    shape.add(&v);
-                    key_weight = key_weight.max(k.weight());
-                    if m.insert(k, v).is_some() {
-                        return self.invalid(kstart, "map keys repeat");
-                    }
-                }
-                Ok(Value::Map(Map::with_shape(m, shape, key_weight)))
+                Ok(Value::Map(self.entries(n, at, depth)?))
             }
             6 => match n {
                 TAG_KEYWORD => Ok(Value::Keyword(self.name(at)?)),

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use crate::error::Result;
 use crate::meter::{Free, Meter};
-use crate::value::{Seq, Value};
+use crate::value::{Map, Seq, Value};
 
 fn rank(v: &Value) -> u8 {
     match v {
@@ -90,6 +90,9 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
 }
 
 /// Structural equality (`=`, §2.3), not metered (see [`compare`]).
+// Not inlined: the machine's dispatch loop calls it (`case`, `match`), and inlining it there
+// costs the loop's hot path more than the call.
+#[inline(never)]
 pub fn equal(a: &Value, b: &Value) -> bool {
     equal_in(a, b, &mut Free).unwrap_or(false)
 }
@@ -157,38 +160,9 @@ pub fn compare_in<M: Meter>(a: &Value, b: &Value, m: &mut M) -> Result<Ordering>
             }
         }
         (Value::List(x) | Value::Vector(x), Value::List(y) | Value::Vector(y)) => {
-            if crate::value::Seq::ptr_eq(x, y) {
-                return Ok(Ordering::Equal);
-            }
-            let o = x.len().cmp(&y.len());
-            if o != Ordering::Equal {
-                return Ok(o);
-            }
-            let mut o = Ordering::Equal;
-            pairs(x, y, |p, q| {
-                m.charge(1)?;
-                o = compare_in(p, q, m)?;
-                Ok(o == Ordering::Equal)
-            })?;
-            o
+            seqs_compare(x, y, m)?
         }
-        (Value::Map(x), Value::Map(y)) => {
-            let o = x.len().cmp(&y.len());
-            if o != Ordering::Equal {
-                return Ok(o);
-            }
-            for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
-                m.charge(1)?;
-                let mut o = compare_in(k1, k2, m)?;
-                if o == Ordering::Equal {
-                    o = compare_in(v1, v2, m)?;
-                }
-                if o != Ordering::Equal {
-                    return Ok(o);
-                }
-            }
-            Ordering::Equal
-        }
+        (Value::Map(x), Value::Map(y)) => maps_compare(x, y, m)?,
         (Value::Regex(x), Value::Regex(y)) => text_cmp(&x.pattern, &y.pattern, m)?,
         (Value::Error(x), Value::Error(y)) => {
             let mut o = text_cmp(x.kind.as_str(), y.kind.as_str(), m)?;
@@ -218,33 +192,81 @@ pub fn equal_in<M: Meter>(a: &Value, b: &Value, m: &mut M) -> Result<bool> {
             crate::value::Name::ptr_eq(x, y) || text_eq(x, y, m)?
         }
         (Value::List(x) | Value::Vector(x), Value::List(y) | Value::Vector(y)) => {
-            if crate::value::Seq::ptr_eq(x, y) {
-                return Ok(true);
-            }
-            // Equal values have equal expanded sizes.
-            if x.len() != y.len() || x.weight() != y.weight() {
-                return Ok(false);
-            }
-            pairs(x, y, |p, q| {
-                m.charge(1)?;
-                equal_in(p, q, m)
-            })?
+            seqs_equal(x, y, m)?
         }
-        (Value::Map(x), Value::Map(y)) => {
-            if x.len() != y.len() || x.weight() != y.weight() {
-                return Ok(false);
-            }
-            for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
-                m.charge(1)?;
-                if !equal_in(k1, k2, m)? || !equal_in(v1, v2, m)? {
-                    return Ok(false);
-                }
-            }
-            true
-        }
+        (Value::Map(x), Value::Map(y)) => maps_equal(x, y, m)?,
         (Value::Fn(x), Value::Fn(y)) => Rc::ptr_eq(&x.0, &y.0),
         _ => compare_in(a, b, m)? == Ordering::Equal && rank(a) == rank(b),
     })
+}
+
+// The collection cases live in their own (never inlined) functions so that the frames a
+// walk recurses through stay small: values nest 1 000 deep, in a guest's 1 MiB stack too.
+
+#[inline(never)]
+fn seqs_equal<M: Meter>(x: &Seq, y: &Seq, m: &mut M) -> Result<bool> {
+    if Seq::ptr_eq(x, y) {
+        return Ok(true);
+    }
+    // Equal values have equal expanded sizes.
+    if x.len() != y.len() || x.weight() != y.weight() {
+        return Ok(false);
+    }
+    pairs(x, y, |p, q| {
+        m.charge(1)?;
+        equal_in(p, q, m)
+    })
+}
+
+#[inline(never)]
+fn maps_equal<M: Meter>(x: &Map, y: &Map, m: &mut M) -> Result<bool> {
+    if x.len() != y.len() || x.weight() != y.weight() {
+        return Ok(false);
+    }
+    for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
+        m.charge(1)?;
+        if !equal_in(k1, k2, m)? || !equal_in(v1, v2, m)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[inline(never)]
+fn seqs_compare<M: Meter>(x: &Seq, y: &Seq, m: &mut M) -> Result<Ordering> {
+    if Seq::ptr_eq(x, y) {
+        return Ok(Ordering::Equal);
+    }
+    let o = x.len().cmp(&y.len());
+    if o != Ordering::Equal {
+        return Ok(o);
+    }
+    let mut o = Ordering::Equal;
+    pairs(x, y, |p, q| {
+        m.charge(1)?;
+        o = compare_in(p, q, m)?;
+        Ok(o == Ordering::Equal)
+    })?;
+    Ok(o)
+}
+
+#[inline(never)]
+fn maps_compare<M: Meter>(x: &Map, y: &Map, m: &mut M) -> Result<Ordering> {
+    let o = x.len().cmp(&y.len());
+    if o != Ordering::Equal {
+        return Ok(o);
+    }
+    for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
+        m.charge(1)?;
+        let mut o = compare_in(k1, k2, m)?;
+        if o == Ordering::Equal {
+            o = compare_in(v1, v2, m)?;
+        }
+        if o != Ordering::Equal {
+            return Ok(o);
+        }
+    }
+    Ok(Ordering::Equal)
 }
 
 /// Calls `f` on the items of two sequences of the same length, pairwise in order, while it
@@ -261,6 +283,17 @@ fn pairs(x: &Seq, y: &Seq, mut f: impl FnMut(&Value, &Value) -> Result<bool>) ->
         }
         return Ok(true);
     }
+    pairs_long(a, b, f)
+}
+
+/// The iterator path of [`pairs`], apart so that its iterators do not enlarge the frame of
+/// every walk through short sequences.
+#[inline(never)]
+fn pairs_long(
+    a: &crate::value::PVec,
+    b: &crate::value::PVec,
+    mut f: impl FnMut(&Value, &Value) -> Result<bool>,
+) -> Result<bool> {
     for (p, q) in a.iter().zip(b.iter()) {
         if !f(p, q)? {
             return Ok(false);

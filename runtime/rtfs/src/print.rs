@@ -195,6 +195,7 @@ pub(crate) fn write_value<M: Meter>(out: &mut TextOut<'_, M>, v: &Value) -> Resu
     }
 }
 
+#[inline(never)]
 fn write_items<M: Meter>(
     out: &mut TextOut<'_, M>,
     open: char,

@@ -87,6 +87,16 @@ pub(crate) fn map_cost(len: usize) -> usize {
     len * 48 + 48
 }
 
+/// The iterator path of [`Seq::try_each`], apart so that its iterator does not enlarge the
+/// frame of every walk through short sequences.
+#[inline(never)]
+fn each_long<E>(items: &PVec, mut f: impl FnMut(usize, &Value) -> Result<(), E>) -> Result<(), E> {
+    for (i, v) in items.iter().enumerate() {
+        f(i, v)?;
+    }
+    Ok(())
+}
+
 /// Sequences no longer than this are walked by index rather than by iterator.
 pub(crate) const SHORT: usize = 16;
 
@@ -408,10 +418,7 @@ impl Seq {
             }
             return Ok(());
         }
-        for (i, v) in items.iter().enumerate() {
-            f(i, v)?;
-        }
-        Ok(())
+        each_long(items, f)
     }
 
     /// A copy with `v` appended (in place when this handle is the only one).
