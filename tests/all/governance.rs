@@ -949,7 +949,7 @@ pub(crate) mod end_to_end {
     }
 
     /// Approves a constitution at `level` for the home.
-    fn at_trust(h: &Path, level: u8) {
+    pub(crate) fn at_trust(h: &Path, level: u8) {
         let text = kiln_kernel::governance::constitution::DEFAULT
             .replace(":trust-level 0", &format!(":trust-level {level}"));
         adopt(h, &format!("level{level}.rtfs"), &text);
@@ -978,7 +978,7 @@ pub(crate) mod end_to_end {
     }
 
     /// A plan that runs `src` through `planner.execute_plan`.
-    fn executing(src: &str) -> String {
+    pub(crate) fn executing(src: &str) -> String {
         let escaped = src.replace('\\', "\\\\").replace('"', "\\\"");
         format!("(call :planner.execute_plan {{:plan \"{escaped}\"}})")
     }

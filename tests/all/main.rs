@@ -13,4 +13,5 @@ mod guests;
 mod reader;
 mod sandbox;
 mod sharing;
+mod security;
 mod store;

@@ -394,7 +394,7 @@ fn approvals(action: ApprovalAction, dir: &Path) -> Done {
             )))
         }),
         ApprovalAction::Show { n } => reading(dir, |h| {
-            Ok(Reply::shown(show::approval(&records::approval(h, n)?)))
+            Ok(Reply::shown(show::approval_view(&records::approval(h, n)?)))
         }),
         ApprovalAction::Approve { n } => kernel(dir, |k| {
             let said = k.decide_approval_as_human(n, true, None)?;

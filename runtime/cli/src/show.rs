@@ -353,7 +353,60 @@ pub fn approvals(list: &[Approval], all: bool) -> Shown {
     (lines, Json::Array(list.iter().map(approval_json).collect()))
 }
 
-/// `kiln approvals show`.
+fn effects_text(effects: &[kiln_sandbox::Effect]) -> String {
+    if effects.is_empty() {
+        return "[:pure]".into();
+    }
+    let names: Vec<String> = effects.iter().map(|e| format!(":{}", e.as_str())).collect();
+    format!("[{}]", names.join(" "))
+}
+
+/// `kiln approvals show`: the request, then what it would let happen.
+pub fn approval_view(v: &kiln_kernel::records::ApprovalView) -> Shown {
+    let (mut lines, mut j) = approval(&v.approval);
+    if let Some(effects) = &v.declared {
+        lines.push(format!("declares:  {}", effects_text(effects)));
+        j["declared_effects"] = json!(effects.iter().map(|e| e.as_str()).collect::<Vec<_>>());
+    }
+    if let Some(a) = &v.analysed {
+        for (target, effects) in &a.targets {
+            lines.push(format!(
+                "calls:     {target} {}",
+                effects
+                    .as_deref()
+                    .map_or("(not installed)".to_string(), effects_text)
+            ));
+        }
+        if a.dynamic > 0 {
+            lines.push(format!(
+                "calls:     {} call(s) whose target is computed when it runs (each is decided then, within what is approved here)",
+                a.dynamic
+            ));
+        }
+        if a.targets.is_empty() && a.dynamic == 0 {
+            lines.push("calls:     nothing".into());
+        }
+        j["calls"] =
+            json!(a.targets.iter().map(|(t, e)| json!({
+            "id": t,
+            "effects": e.as_ref().map(|e| e.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
+        })).collect::<Vec<_>>());
+        j["dynamic_calls"] = json!(a.dynamic);
+    }
+    if let Some(src) = &v.source {
+        lines.push("source:".into());
+        lines.extend(src.lines().map(|l| {
+            format!(
+                "  {}",
+                l.replace(|c: char| c.is_control() && c != '\t', "?")
+            )
+        }));
+        j["source"] = json!(src);
+    }
+    (lines, j)
+}
+
+/// `kiln approvals show` (the request alone).
 pub fn approval(a: &Approval) -> Shown {
     let mut lines = vec![
         format!("request:   {}", a.n),

@@ -56,9 +56,12 @@ pub fn call(
         Arc::new(Budget::new(limits.fuel, limits.timeout)),
     );
     let started = Instant::now();
-    let out = rt
-        .sandbox()
-        .call(&loaded.capability, &input, limits, gov.dispatcher());
+    let out = rt.sandbox().call(
+        &loaded.capability,
+        &input,
+        limits,
+        gov.guest_dispatcher(id, &loaded.manifest.effects),
+    );
     gov.flush()?;
     let checked = match &out {
         Ok(o) => loaded

@@ -42,6 +42,7 @@ use crate::governance::constitution::Constitution;
 use crate::governance::{Action, ActionKind, Decision, Verdict, Who, decide, plainly_allowed};
 use crate::journal::Journal;
 use crate::policy::Policy;
+use crate::scope::Scope;
 
 /// An action to authorize.
 #[derive(Clone, Debug)]
@@ -67,6 +68,8 @@ pub struct ActionRequest<'a> {
     /// Only a rule's denial applies, and only it is recorded (calling a native: what the
     /// native does is decided on its own, when it does it).
     pub rules_only: bool,
+    /// What was decided for the caller: a callee outside it is denied, whatever else says.
+    pub scope: Option<&'a Scope>,
 }
 
 impl<'a> ActionRequest<'a> {
@@ -82,6 +85,7 @@ impl<'a> ActionRequest<'a> {
             with_outcome: false,
             takes_synthesis: false,
             rules_only: false,
+            scope: None,
         }
     }
 
@@ -336,6 +340,23 @@ impl Gate {
             who: req.who,
         };
         let (constitution, trust) = (&self.policy.constitution, self.policy.trust);
+        if let Some(why) = req
+            .scope
+            .and_then(|s| s.refuses(req.capability.unwrap_or("a capability"), req.effects))
+        {
+            // The constitution's own denial (a rule, a human-only action) is what the chain
+            // names when there is one; else the caller's scope refuses.
+            let d = match decide(constitution, trust, &action) {
+                d if d.verdict == Verdict::Deny => d,
+                _ => Decision {
+                    verdict: Verdict::Deny,
+                    reason: why,
+                    rule: None,
+                },
+            };
+            self.record(req, journal, &d, None)?;
+            return Err(Refusal::Denied(d));
+        }
         // The common pure call the table allows with no rule concerned: its reason would be
         // the table cell, so nothing is formatted; it is recorded with the call.
         if req.with_outcome && plainly_allowed(constitution, trust, &action) {
@@ -372,27 +393,7 @@ impl Gate {
         if req.takes_synthesis && d.verdict != Verdict::Deny {
             self.take_synthesis_quota(journal, req.capability.unwrap_or(""))?;
         }
-        let mut record = DecisionRecord::new(req.kind, req.who, &d, approval);
-        record.capability = req.capability.map(str::to_string);
-        record.hash = req.hash;
-        record.effects = req.effects.to_vec();
-        let entry = Record {
-            outcome: record.outcome().into(),
-            ..Record::ok("decision", record.to_value())
-        };
-        let seq = match journal {
-            Some(j) => self.commit(j, vec![entry])?.last().map(|e| e.seq),
-            None => self
-                .home
-                .append(
-                    &self
-                        .authority
-                        .authorize(self.caller_for(req.who, None)?, Append),
-                    vec![entry],
-                )?
-                .first()
-                .map(|e| e.seq),
-        };
+        let seq = self.record(req, journal, &d, approval)?;
         let caller = match req.who {
             // A human's change names its decision as parent; an agent's names its run.
             Who::Human => self.caller(seq),
@@ -411,6 +412,38 @@ impl Gate {
                 rule: d.rule,
             }),
         }
+    }
+
+    /// Records decision `d` on `req` (proceeding on `approval`, if any) durably, with what
+    /// `journal` buffered; returns its entry's seq.
+    fn record(
+        &self,
+        req: &ActionRequest<'_>,
+        journal: Option<&Journal>,
+        d: &Decision,
+        approval: Option<i64>,
+    ) -> Result<Option<u64>> {
+        let mut record = DecisionRecord::new(req.kind, req.who, d, approval);
+        record.capability = req.capability.map(str::to_string);
+        record.hash = req.hash;
+        record.effects = req.effects.to_vec();
+        let entry = Record {
+            outcome: record.outcome().into(),
+            ..Record::ok("decision", record.to_value())
+        };
+        Ok(match journal {
+            Some(j) => self.commit(j, vec![entry])?.last().map(|e| e.seq),
+            None => self
+                .home
+                .append(
+                    &self
+                        .authority
+                        .authorize(self.caller_for(req.who, None)?, Append),
+                    vec![entry],
+                )?
+                .first()
+                .map(|e| e.seq),
+        })
     }
 
     /// A human's command of `kind` (about `capability`, involving `effects`), decided and

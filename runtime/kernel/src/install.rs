@@ -97,6 +97,9 @@ fn install_module(
         env,
     }
     .checked(&protected(rt.kernel()))?;
+    if !grants.dirs.is_empty() {
+        crate::loader::no_shared_roots(rt.kernel(), id, &grants.dirs)?;
+    }
     rt.sandbox().load_cached(
         bytes,
         &effects.iter().copied().collect(),

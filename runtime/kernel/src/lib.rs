@@ -32,6 +32,7 @@ pub mod proof;
 pub mod records;
 pub mod run;
 pub mod runtime;
+pub mod scope;
 
 use std::path::Path;
 use std::sync::Arc;

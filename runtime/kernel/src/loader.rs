@@ -171,10 +171,74 @@ fn grants(
         .into_iter()
         .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
         .collect();
-    Ok(Grants {
+    let grants = Grants {
         effects: effects.clone(),
         dirs,
         env,
     }
-    .checked(&protected(kernel))?)
+    .checked(&protected(kernel))?;
+    if !grants.dirs.is_empty() {
+        no_shared_roots(kernel, id, &grants.dirs)?;
+    }
+    Ok(grants)
+}
+
+/// Refuses grants where one capability could swap another's root: a writable grant that
+/// contains a directory granted to another capability, or a directory inside another
+/// capability's writable grant (by the constitution or an active version's manifest).
+pub fn no_shared_roots(kernel: &Kernel, id: &str, mine: &[DirGrant]) -> Result<()> {
+    let mut others: Vec<(String, DirGrant)> = Vec::new();
+    for (other, g) in &kernel.policy().constitution.grants {
+        for d in &g.dirs {
+            others.push((
+                other.clone(),
+                DirGrant {
+                    host: PathBuf::from(&d.path),
+                    guest: d.guest.clone(),
+                    write: d.write,
+                },
+            ));
+        }
+    }
+    let registry = &kernel.home().registry;
+    for row in registry.list()? {
+        if row.id == id || row.kind == "native" {
+            continue;
+        }
+        let manifest = Manifest::parse(&registry.manifest(&row.hash)?)?;
+        others.extend(
+            manifest
+                .grants
+                .dirs
+                .into_iter()
+                .map(|d| (row.id.clone(), d)),
+        );
+    }
+    for (other, o) in others.into_iter().filter(|(o, _)| o != id) {
+        let Ok(theirs) = o.host.canonicalize() else {
+            continue;
+        };
+        for d in mine {
+            // A guest cannot rename its own root, only what is inside it: a directory granted
+            // to both is no risk; one strictly inside another's writable grant is.
+            if theirs == d.host {
+                continue;
+            }
+            let (outer, inner, writer) = if d.write && theirs.starts_with(&d.host) {
+                (&d.host, &theirs, id)
+            } else if o.write && d.host.starts_with(&theirs) {
+                (&theirs, &d.host, other.as_str())
+            } else {
+                continue;
+            };
+            return Err(KernelError::invalid(format!(
+                "{id}: the grant of {} is refused: {writer} may write {} and so could replace {} (granted to {}) with a link elsewhere; grant separate directories",
+                d.host.display(),
+                outer.display(),
+                inner.display(),
+                if writer == id { other.as_str() } else { id }
+            )));
+        }
+    }
+    Ok(())
 }

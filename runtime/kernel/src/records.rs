@@ -200,8 +200,83 @@ pub fn approvals(home: &Home, pending_only: bool) -> Result<Vec<Approval>> {
     Ok(kiln_store::approvals::list(&home.db, pending_only)?)
 }
 
-/// `kiln approvals show N`.
-pub fn approval(home: &Home, n: i64) -> Result<Approval> {
-    kiln_store::approvals::get(&home.db, n)?
-        .ok_or_else(|| KernelError::invalid(format!("there is no approval request {n}")))
+/// A request with what it would let happen, so that the human sees what they approve.
+pub struct ApprovalView {
+    /// The request.
+    pub approval: Approval,
+    /// The source it concerns: the version's RTFS program, the plan, the constitution.
+    pub source: Option<String>,
+    /// The version's declared effects, for a version.
+    pub declared: Option<Vec<kiln_sandbox::Effect>>,
+    /// The program or plan as analysed: each capability it calls by literal id with that
+    /// capability's effects now, and how many calls have a computed target (a computed id,
+    /// or `call` used as a value).
+    pub analysed: Option<Analysed>,
+}
+
+/// What static analysis says a program calls.
+pub struct Analysed {
+    /// Literal targets and their effects (`None`: not installed).
+    pub targets: Vec<(String, Option<Vec<kiln_sandbox::Effect>>)>,
+    /// Calls whose target is computed at run time.
+    pub dynamic: usize,
+}
+
+/// `kiln approvals show N`: the request, and the program, plan or constitution it approves
+/// with its effects as analysed.
+pub fn approval(home: &Home, n: i64) -> Result<ApprovalView> {
+    let approval = kiln_store::approvals::get(&home.db, n)?
+        .ok_or_else(|| KernelError::invalid(format!("there is no approval request {n}")))?;
+    let hash = approval.request.hash;
+    let (source, declared) = match crate::approval::ApprovalAction::parse(&approval.request.action)
+    {
+        Some(crate::approval::ApprovalAction::Activate | crate::approval::ApprovalAction::Call) => {
+            match home
+                .registry
+                .manifest(&hash)
+                .map(|m| crate::manifest::Manifest::parse(&m))
+            {
+                Ok(Ok(m)) => (
+                    m.program.and_then(|p| text_object(home, &p)),
+                    Some(m.effects),
+                ),
+                _ => (None, None),
+            }
+        }
+        Some(_) => (text_object(home, &hash), None),
+        None => (None, None),
+    };
+    let is_program = approval.request.action != "constitution";
+    let analysed = source
+        .as_deref()
+        .filter(|_| is_program)
+        .and_then(|s| rtfs::analysis::analyze(s, None).ok())
+        .map(|a| Analysed {
+            targets: a
+                .call_targets
+                .iter()
+                .map(|t| {
+                    let base = t.split('@').next().unwrap_or(t);
+                    let effects = home
+                        .registry
+                        .resolve(base)
+                        .ok()
+                        .and_then(|v| crate::manifest::Manifest::parse(&v.manifest).ok())
+                        .map(|m| m.effects);
+                    (t.clone(), effects)
+                })
+                .collect(),
+            dynamic: a.dynamic_calls,
+        });
+    Ok(ApprovalView {
+        approval,
+        source,
+        declared,
+        analysed,
+    })
+}
+
+fn text_object(home: &Home, h: &Hash) -> Option<String> {
+    let bytes = home.objects.get(h).ok()?;
+    String::from_utf8(bytes).ok()
 }

@@ -14,6 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::dispatch::{Budget, Governed, NativeContext, Natives};
 use crate::error::{KernelError, Result};
 use crate::runtime::Runtime;
+use crate::scope::Scope;
 
 /// How a plan run ended.
 pub enum PlanEnd {
@@ -267,7 +268,12 @@ pub fn run(rt: Arc<Runtime>, natives: Natives, source: String, name: String) -> 
 /// Runs an agent's plan nested in the calling run (`cx`), on what the caller has left of its
 /// steps, the same fuel and time budget, one level deeper; its `plan.start` names the
 /// subject. The caller is billed for the steps it used.
-pub fn nested(cx: &NativeContext<'_>, source: &str, subject: Value) -> Result<Value, CallFailure> {
+pub fn nested(
+    cx: &NativeContext<'_>,
+    source: &str,
+    subject: Value,
+    scope: Option<Scope>,
+) -> Result<Value, CallFailure> {
     let parent = cx.governed();
     let failed = |e: KernelError| CallFailure::new(Reason::Failed, e.to_string());
     parent.flush().map_err(failed)?;
@@ -281,7 +287,7 @@ pub fn nested(cx: &NativeContext<'_>, source: &str, subject: Value) -> Result<Va
         )
         .map_err(failed)?;
     let id = journal.plan().unwrap_or(0);
-    let child = parent.child(journal);
+    let child = parent.child(journal, scope);
     let plan_steps = cx.policy().constitution.quotas.plan_steps;
     let (result, steps, stopped) = evaluate(
         &child,

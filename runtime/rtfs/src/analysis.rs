@@ -13,6 +13,9 @@ use crate::error::{Location, Result};
 use crate::reader::{Form, FormKind, ReadOptions, read_program};
 use crate::vm::Program;
 
+/// The builtins that reach the host (a capability).
+const HOST_BUILTINS: [&str; 1] = ["call"];
+
 /// What kind of problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProblemKind {
@@ -40,7 +43,8 @@ pub struct Analysis {
     pub problems: Vec<Problem>,
     /// Capability ids `call`ed with a literal id.
     pub call_targets: BTreeSet<String>,
-    /// `call`s whose id is computed at run time.
+    /// `call`s whose id is computed at run time, and every use of `call` as a value (passed
+    /// to `apply` or `map`, bound to another name, returned): what it will call is unknown.
     pub dynamic_calls: usize,
     /// Builtins the program uses.
     pub builtins_used: BTreeSet<String>,
@@ -161,6 +165,14 @@ pub fn analyze_program(forms: &[Form], program: &Program, file: Option<Rc<str>>)
             None => a.dynamic_calls += 1,
         }
     }
+    // Every reference to `call` that is not the head of one of those applications uses it as
+    // a value: `(apply call …)`, `(map call …)`, `(let [c call] …)`.
+    let references = info
+        .global_refs
+        .iter()
+        .filter(|(name, _)| HOST_BUILTINS.contains(&name.as_str()))
+        .count();
+    a.dynamic_calls += references.saturating_sub(info.call_sites.len());
     a.problems
         .sort_by_key(|p| (p.location.line, p.location.column));
     a

@@ -16,6 +16,8 @@ pub struct Capability {
     pub(crate) hash: [u8; 32],
     pub(crate) pre: Arc<Prepared>,
     pub(crate) grants: Arc<Grants>,
+    /// The granted directories, opened when it was loaded (every call preopens these).
+    pub(crate) dirs: Arc<[crate::opened::OpenedDir]>,
 }
 
 impl std::fmt::Debug for Capability {

@@ -70,8 +70,22 @@ impl NestedCall<'_> {
     }
 
     /// Runs a sandboxed capability for the calling guest, within the caller's remaining fuel
-    /// and deadline (and `limits`, whichever is tighter).
+    /// and deadline (and `limits`, whichever is tighter); its own `kiln.call`s go to the same
+    /// dispatcher.
     pub fn run(&mut self, cap: &Capability, input: &Value, limits: Limits) -> Result<Value> {
+        let dispatcher = self.dispatcher.clone();
+        self.run_with(cap, input, limits, dispatcher)
+    }
+
+    /// [`NestedCall::run`], the callee's own `kiln.call`s going to `dispatcher` (a dispatcher
+    /// that knows what was decided for that callee).
+    pub fn run_with(
+        &mut self,
+        cap: &Capability,
+        input: &Value,
+        limits: Limits,
+        dispatcher: Arc<dyn Dispatcher>,
+    ) -> Result<Value> {
         let limits = Limits {
             fuel: limits.fuel.min(self.fuel_left()),
             memory_bytes: limits.memory_bytes,
@@ -83,14 +97,7 @@ impl NestedCall<'_> {
         let bytes = encode(input).map_err(|e| SandboxError::AbiViolation {
             what: format!("input: {e}"),
         })?;
-        let r = execute(
-            self.sandbox,
-            cap,
-            &bytes,
-            limits,
-            self.dispatcher.clone(),
-            self.depth,
-        );
+        let r = execute(self.sandbox, cap, &bytes, limits, dispatcher, self.depth);
         match r {
             Ok(o) => {
                 self.fuel_used += o.fuel_used;

@@ -156,7 +156,8 @@ fn execute_here(
     let mut store = Store::new(&inner.engine, state);
     store.limiter(|s| &mut s.limiter);
     let output = if cap.pre.facts.uses_wasi {
-        let (ctx, output) = wasi_for(&cap.grants, limits.deterministic).map_err(|e| e.after(0))?;
+        let (ctx, output) =
+            wasi_for(&cap.grants, &cap.dirs, limits.deterministic).map_err(|e| e.after(0))?;
         store.data_mut().wasi = Some(ctx);
         Some(output)
     } else {

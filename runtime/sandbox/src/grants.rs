@@ -61,6 +61,14 @@ impl Grants {
             .map(|p| p.canonicalize().unwrap_or_else(|_| absolute(p)))
             .collect();
         for d in &mut self.dirs {
+            // A grant names a directory, not a link to one: a symlink could be pointed
+            // elsewhere after the check.
+            if std::fs::symlink_metadata(&d.host).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(refuse(format!(
+                    "a directory, not a symlink: {} is a symlink",
+                    d.host.display()
+                )));
+            }
             let canon = d.host.canonicalize().map_err(|e| {
                 refuse(format!(
                     "a granted directory: {} cannot be opened ({e})",

@@ -27,6 +27,7 @@ mod exec;
 pub mod grants;
 mod host;
 mod limiter;
+mod opened;
 mod pool;
 pub mod sandbox;
 mod wasi;

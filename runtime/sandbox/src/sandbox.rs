@@ -244,6 +244,7 @@ impl Sandbox {
             hash,
             pre,
             grants: Arc::new(grants.clone()),
+            dirs: crate::opened::open_all(grants)?,
         };
         Ok(CachedLoad {
             capability: Arc::new(cap),

@@ -12,6 +12,7 @@ use crate::abi::bounded;
 use crate::error::{Result, SandboxError};
 use crate::exec::{CallState, LogLine, MAX_LOG_LINE};
 use crate::grants::Grants;
+use crate::opened::OpenedDir;
 
 type Pipe = wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -54,17 +55,22 @@ impl GuestOutput {
 
 /// The WASI context of one call: no sockets, stdin closed, bounded stdout/stderr, the granted
 /// directories and environment variables only.
-pub(crate) fn wasi_for(grants: &Grants, deterministic: bool) -> Result<(WasiP1Ctx, GuestOutput)> {
+pub(crate) fn wasi_for(
+    grants: &Grants,
+    dirs: &[OpenedDir],
+    deterministic: bool,
+) -> Result<(WasiP1Ctx, GuestOutput)> {
     let mut b = deny_all_wasi();
     let (out, err) = (Pipe::new(PIPE_CAPACITY), Pipe::new(PIPE_CAPACITY));
     b.stdout(out.clone()).stderr(err.clone());
-    for d in &grants.dirs {
+    for d in dirs {
         let perms = if d.write {
             wasmtime_wasi::FsPerms::ReadWrite
         } else {
             wasmtime_wasi::FsPerms::ReadOnly
         };
-        b.preopened_dir(&d.host, &d.guest, perms)
+        // The handle opened at load, never the path again.
+        b.preopened_dir(d.preopen_path(), &d.guest, perms)
             .map_err(|e| SandboxError::Internal(format!("preopening {}: {e}", d.host.display())))?;
     }
     for (k, v) in &grants.env {

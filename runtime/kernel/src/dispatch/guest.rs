@@ -7,9 +7,16 @@ use kiln_sandbox::{NestedCall, SandboxError};
 use rtfs::Value;
 
 use super::Governed;
+use crate::scope::Scope;
 
-/// A run's dispatcher, as the sandbox's [`kiln_sandbox::Dispatcher`].
-pub struct GuestCalls(pub Arc<Governed>);
+/// A run's dispatcher for one calling capability, as the sandbox's
+/// [`kiln_sandbox::Dispatcher`].
+pub struct GuestCalls {
+    /// The run.
+    pub gov: Arc<Governed>,
+    /// What was decided for the calling capability (its declared effects).
+    pub scope: Scope,
+}
 
 impl kiln_sandbox::Dispatcher for GuestCalls {
     fn dispatch(
@@ -18,8 +25,8 @@ impl kiln_sandbox::Dispatcher for GuestCalls {
         id: &str,
         arg: Value,
     ) -> Result<Value, SandboxError> {
-        self.0
-            .call(Some(call), id, &arg)
+        self.gov
+            .guest_call(call, id, &arg, &self.scope)
             .map_err(|f| SandboxError::Dispatch {
                 id: id.into(),
                 reason: f.reason.as_str().into(),

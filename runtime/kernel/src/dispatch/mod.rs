@@ -25,6 +25,7 @@ use crate::governance::{ActionKind, Who};
 use crate::journal::{Journal, Parts};
 use crate::loader::Loaded;
 use crate::runtime::Runtime;
+use crate::scope::Scope;
 
 pub use budget::{Budget, Steps};
 pub use native::{Native, NativeContext, Natives};
@@ -40,6 +41,9 @@ pub struct Governed {
     steps: Steps,
     /// Shared with nested runs: `id` → the version this run (tree) uses.
     resolved: Arc<Mutex<HashMap<String, Hash>>>,
+    /// What was decided for this run's plan (`None`: a plan the human launched, whose calls
+    /// are each decided on their own).
+    scope: Option<Scope>,
 }
 
 /// Effects whose calls are not "effectful" for the chain's durability rule: logging, and
@@ -75,12 +79,13 @@ impl Governed {
             budget,
             steps: Steps::new(),
             resolved: Default::default(),
+            scope: None,
         })
     }
 
     /// The dispatcher of a plan run nested in this one (its journal): the same budget and
-    /// versions, one level deeper.
-    pub fn child(&self, journal: Journal) -> Arc<Governed> {
+    /// versions, one level deeper, within `scope`.
+    pub fn child(&self, journal: Journal, scope: Option<Scope>) -> Arc<Governed> {
         Arc::new(Governed {
             rt: self.rt.clone(),
             natives: self.natives,
@@ -89,7 +94,13 @@ impl Governed {
             budget: self.budget.clone(),
             steps: Steps::new(),
             resolved: self.resolved.clone(),
+            scope,
         })
+    }
+
+    /// What was decided for this run's plan.
+    pub fn scope(&self) -> Option<&Scope> {
+        self.scope.as_ref()
     }
 
     /// The runtime.
@@ -168,12 +179,24 @@ impl Governed {
         self.call(None, request.id, &arg)
     }
 
-    /// One governed call. `nested` is the calling guest's call, when a guest calls.
+    /// One governed call by the run's plan (`nested`: within the calling guest's call).
     pub fn call(
         self: &Arc<Self>,
         nested: Option<&mut NestedCall<'_>>,
         spec: &str,
         arg: &Value,
+    ) -> Result<Value, CallFailure> {
+        let scope = self.scope.clone();
+        self.call_in(nested, spec, arg, scope.as_ref())
+    }
+
+    /// One governed call by a caller within `scope`.
+    fn call_in(
+        self: &Arc<Self>,
+        nested: Option<&mut NestedCall<'_>>,
+        spec: &str,
+        arg: &Value,
+        scope: Option<&Scope>,
     ) -> Result<Value, CallFailure> {
         self.check_budget()?;
         // `ID@PREFIX` pins a version: decisions, rules and quotas concern the id itself.
@@ -182,13 +205,13 @@ impl Governed {
             None => (spec, false),
         };
         if let Some(native) = self.natives.iter().find(|n| n.id() == id) {
-            return self.call_native(*native, spec, nested.is_some(), arg);
+            return self.call_native(*native, spec, nested.is_some(), arg, scope);
         }
         let loaded = self
             .resolve(spec, id, pinned)
             .map_err(|m| self.refuse(id, m, Reason::Unknown))?;
         let effectful = is_effectful(&loaded.manifest.effects);
-        let permit = self.authorize_call(id, &loaded, effectful)?;
+        let permit = self.authorize_call(id, &loaded, effectful, scope)?;
         loaded
             .manifest
             .check_input(arg)
@@ -267,12 +290,14 @@ impl Governed {
         id: &str,
         loaded: &Loaded,
         effectful: bool,
+        scope: Option<&Scope>,
     ) -> Result<Permit, CallFailure> {
         let mut req = ActionRequest::new(ActionKind::Call, Who::Agent)
             .capability(id)
             .effects(&loaded.manifest.effects)
             .content(loaded.hash, Some(ApprovalAction::Call));
         req.with_outcome = !effectful;
+        req.scope = scope;
         let gate = self.rt.kernel().gate();
         match gate.authorize(&req, Some(&self.journal)) {
             Ok(p) => Ok(p),
@@ -341,18 +366,19 @@ impl Governed {
             deterministic: false,
         };
         let input = engine_input(&self.rt, id, loaded, arg)?;
+        // The callee's own calls are within what its manifest declares.
+        let calls = self.guest_dispatcher(id, &loaded.manifest.effects);
         let (result, fuel) = match nested {
             Some(call) => {
                 let before = call.fuel_left();
-                let r = call.run(&loaded.capability, &input, limits);
+                let r = call.run_with(&loaded.capability, &input, limits, calls);
                 (r, before.saturating_sub(call.fuel_left()))
             }
-            None => match self.rt.sandbox().call_metered(
-                &loaded.capability,
-                &input,
-                limits,
-                self.dispatcher(),
-            ) {
+            None => match self
+                .rt
+                .sandbox()
+                .call_metered(&loaded.capability, &input, limits, calls)
+            {
                 Ok(o) => {
                     self.budget.charge(o.fuel_used);
                     (Ok(o.value), o.fuel_used)
@@ -467,6 +493,7 @@ impl Governed {
         spec: &str,
         from_capability: bool,
         arg: &Value,
+        scope: Option<&Scope>,
     ) -> Result<Value, CallFailure> {
         let id = native.id();
         if from_capability {
@@ -499,6 +526,7 @@ impl Governed {
             .effects(&manifest.effects)
             .content(version.row.hash, None);
         req.rules_only = true;
+        req.scope = scope;
         match self.rt.kernel().gate().authorize(&req, Some(&self.journal)) {
             Ok(_) => {}
             Err(Refusal::Denied(d)) => {
@@ -515,9 +543,28 @@ impl Governed {
         native.run(&mut NativeContext::new(self), arg)
     }
 
-    /// This run as the dispatcher of a guest's nested `kiln.call`s.
-    pub fn dispatcher(self: &Arc<Self>) -> Arc<dyn kiln_sandbox::Dispatcher> {
-        Arc::new(guest::GuestCalls(self.clone()))
+    /// This run as the dispatcher of the `kiln.call`s of capability `id`, which declares
+    /// `effects`: its callees must be within them.
+    pub fn guest_dispatcher(
+        self: &Arc<Self>,
+        id: &str,
+        effects: &[Effect],
+    ) -> Arc<dyn kiln_sandbox::Dispatcher> {
+        Arc::new(guest::GuestCalls {
+            gov: self.clone(),
+            scope: Scope::capability(id, effects),
+        })
+    }
+
+    /// A call by a guest within `scope`.
+    pub(crate) fn guest_call(
+        self: &Arc<Self>,
+        nested: &mut NestedCall<'_>,
+        spec: &str,
+        arg: &Value,
+        scope: &Scope,
+    ) -> Result<Value, CallFailure> {
+        self.call_in(Some(nested), spec, arg, Some(scope))
     }
 }
 

@@ -91,6 +91,11 @@ impl<'a> NativeContext<'a> {
         self.gov
     }
 
+    /// What was decided for the calling plan, if it runs within a scope.
+    pub fn scope(&self) -> Option<&crate::scope::Scope> {
+        self.gov.scope()
+    }
+
     /// The calling run's id.
     pub fn plan(&self) -> Option<u64> {
         self.gov.plan()

@@ -18,6 +18,7 @@ use crate::governance::{ActionKind, Who};
 use crate::install::ENGINE_ID;
 use crate::journal::Parts;
 use crate::manifest::{self, Manifest};
+use crate::scope::Scope;
 
 fn kw(k: &str) -> Value {
     Value::keyword(k)
@@ -318,6 +319,8 @@ impl Native for ExecutePlan {
                 ));
             }
             Err(Refusal::Pending(p)) => {
+                // The source is kept, so that the human sees what they approve.
+                cx.put_object(source.as_bytes()).map_err(failed)?;
                 return Err(cx.file_request(
                     &p,
                     approval,
@@ -340,6 +343,13 @@ impl Native for ExecutePlan {
                 ),
                 (kw("depth"), Value::Int(depth as i64)),
             ]),
+            // A plan judged pure runs within that judgement: it reaches only pure
+            // capabilities, whatever its source hides. Any other plan keeps its caller's.
+            if pure {
+                Some(Scope::pure_plan())
+            } else {
+                cx.scope().cloned()
+            },
         )
     }
 }

@@ -1,0 +1,265 @@
+//! Attacks from the agent's side on what the analyses cannot see (issue "Security"): `call`
+//! passed as a value, a granted directory swapped for a symlink, shared values that explode,
+//! table edits behind kiln's back. Each attack fails safely and its attempt is on the chain
+//! where it reached kiln.
+
+use std::path::{Path, PathBuf};
+
+use crate::governance::end_to_end::{
+    at_trust, denials, err, executing, home, install, kiln, out, plan,
+};
+
+/// The ways a program can reach `call` without naming it at the head of an application:
+/// (name, an expression of `w` — the write request — that calls `fs.write_text` with it).
+const INDIRECT: [(&str, &str); 7] = [
+    ("apply", r#"(apply call ["fs.write_text" w])"#),
+    ("map", r#"(first (map call ["fs.write_text"] [w]))"#),
+    ("let-alias", r#"(let [c call] (c "fs.write_text" w))"#),
+    ("partial", r#"((partial call "fs.write_text") w)"#),
+    ("comp", r#"((comp identity call) "fs.write_text" w)"#),
+    (
+        "closure",
+        r#"(((fn [] (fn [id x] (call id x)))) "fs.write_text" w)"#,
+    ),
+    (
+        "higher-order",
+        r#"(reduce (fn [_ f] (f "fs.write_text" w)) nil [call])"#,
+    ),
+];
+
+/// RTFS source as the text of an RTFS string literal.
+fn quoted(src: &str) -> String {
+    src.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A home at trust `level` with `fs.write_text` installed, writable on a directory of its own;
+/// returns the home and that directory.
+fn writer_home(name: &str, level: u8) -> (PathBuf, PathBuf) {
+    let h = home(name);
+    let data = h.parent().unwrap().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let fs = crate::guests::wasm_path("fs_write_text", "wasm32-wasip1");
+    let o = install(
+        &h,
+        &fs,
+        "fs.write_text",
+        &format!(
+            r#"(capability "fs.write_text" :effects [:fs/write :fs/read :log :env] :grants {{:dirs [{{:path "{}" :as "/data" :write true}}]}})"#,
+            data.display()
+        ),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    if level > 0 {
+        at_trust(&h, level);
+    }
+    (h, data)
+}
+
+/// `w`, the request to write `/data/<file>`.
+fn request(file: &str) -> String {
+    format!(r#"{{:path "/data/{file}" :text "written by {file}"}}"#)
+}
+
+/// Approves every pending request (the human, at the CLI).
+fn approve_all(h: &Path) -> usize {
+    let o = kiln(h, &["--json", "approvals", "list"]);
+    let list: serde_json::Value = serde_json::from_str(out(&o).trim()).unwrap();
+    let pending = list["value"].as_array().cloned().unwrap_or_default();
+    for a in &pending {
+        let n = a["n"].to_string();
+        let o = kiln(h, &["approvals", "approve", &n]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+    pending.len()
+}
+
+/// Every indirect form × every trust level, as an agent plan and as an agent's capability:
+/// no file is ever written that was not decided for. A plan whose calls are computed is
+/// effectful, so it runs only where the constitution lets agents run effectful plans
+/// (trust 4) or after a human approved its exact source; a capability that reaches `call` as a
+/// value must declare `:call`, and even then it reaches only callees within its declared
+/// effects — at every level, full autonomy included.
+#[test]
+fn call_as_a_value_never_reaches_an_effect_that_was_not_decided() {
+    for level in 0..=4u8 {
+        let (h, data) = writer_home(&format!("call-value-{level}"), level);
+        // 1. As an agent's plan run through planner.execute_plan.
+        let tries: Vec<String> = INDIRECT
+            .iter()
+            .map(|(name, form)| {
+                let inner = format!("(let [w {}] {form})", request(&format!("plan-{name}")));
+                format!(
+                    "(try {} (catch :error/capability e (:reason (ex-data e))))",
+                    executing(&inner)
+                )
+            })
+            .collect();
+        let p = plan(&h, "plans.rtfs", &format!("[{}]", tries.join("\n")));
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "trust {level}: {}", err(&o));
+        let got = out(&o);
+        for (name, _) in INDIRECT {
+            let written = data.join(format!("plan-{name}")).exists();
+            assert_eq!(
+                written,
+                level == 4,
+                "trust {level}: the {name} plan {}: {got}",
+                if written { "wrote" } else { "did not write" }
+            );
+        }
+        if level < 4 {
+            assert_eq!(
+                got.matches(":pending-approval").count(),
+                INDIRECT.len(),
+                "trust {level}: every such plan waits for a human: {got}"
+            );
+            // The human sees the program and that its calls are computed.
+            let o = kiln(&h, &["--json", "approvals", "list"]);
+            let list: serde_json::Value = serde_json::from_str(out(&o).trim()).unwrap();
+            let first = list["value"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .rev()
+                        .find(|r| r["action"] == "execute-effectful-plan")
+                })
+                .map(|r| r["n"].to_string())
+                .unwrap();
+            let o = kiln(&h, &["approvals", "show", &first]);
+            let shown = out(&o);
+            assert!(
+                shown.contains("execute-effectful-plan")
+                    && shown.contains("(apply call")
+                    && shown.contains("computed when it runs"),
+                "trust {level}: {shown}"
+            );
+        }
+        // 2. As an agent's capability declared pure: refused at registration, every level.
+        for (name, form) in INDIRECT {
+            let src = format!(
+                r#"(capability "tidy-{name}" :input-schema :any :effects [:pure] :implementation (fn [w] {form}))"#
+            );
+            let p = plan(
+                &h,
+                "pure.rtfs",
+                &format!(
+                    r#"(call :planner.register_capability {{:source "{}"}})"#,
+                    quoted(&src)
+                ),
+            );
+            let o = kiln(&h, &["run", p.to_str().unwrap()]);
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "trust {level} {name}: {}",
+                out(&o)
+            );
+            assert!(
+                err(&o).contains("declare :effects [:call"),
+                "trust {level} {name}: {}",
+                err(&o)
+            );
+        }
+        // 3. Declared [:call] only: registered (after the human's approval below trust 4),
+        // then called — each reaches kiln.call and is refused there, at every level.
+        let regs: Vec<String> = INDIRECT
+            .iter()
+            .map(|(name, form)| {
+                let src = format!(
+                    r#"(capability "caller-{name}" :input-schema :any :effects [:call] :implementation (fn [w] {form}))"#
+                );
+                format!(
+                    r#"(try (:status (call :planner.register_capability {{:source "{}"}})) (catch :error/capability e (:reason (ex-data e))))"#,
+                    quoted(&src)
+                )
+            })
+            .collect();
+        let p = plan(&h, "register.rtfs", &format!("[{}]", regs.join("\n")));
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "trust {level}: {}", err(&o));
+        // Below trust 4 the seven plans of step 1 wait too; the human approves everything.
+        let approved = approve_all(&h);
+        assert_eq!(
+            approved,
+            if level < 4 { 2 * INDIRECT.len() } else { 0 },
+            "trust {level}: {}",
+            out(&o)
+        );
+        let calls: Vec<String> = INDIRECT
+            .iter()
+            .map(|(name, _)| {
+                format!(
+                    "(try (call :generated/caller-{name} {}) (catch :error/capability e (:reason (ex-data e))))",
+                    request(&format!("cap-{name}"))
+                )
+            })
+            .collect();
+        let p = plan(&h, "call.rtfs", &format!("[{}]", calls.join("\n")));
+        let o = kiln(&h, &["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "trust {level}: {}", err(&o));
+        for (name, _) in INDIRECT {
+            assert!(
+                !data.join(format!("cap-{name}")).exists(),
+                "trust {level}: caller-{name} wrote a file"
+            );
+        }
+        // Each attempt reached kiln and was denied there, on the chain, as the agent's.
+        let scoped: Vec<_> = denials(&h)
+            .into_iter()
+            .filter(|e| {
+                e["subject"]["capability"] == "fs.write_text"
+                    && e["subject"]["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("which was not decided for generated/caller-"))
+            })
+            .collect();
+        assert_eq!(scoped.len(), INDIRECT.len(), "trust {level}: {scoped:#?}");
+        assert!(scoped.iter().all(|e| e["principal"] == "agent"));
+        assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+    }
+}
+
+/// A capability that calls a capability: the inner one may reach only what its own manifest
+/// declares, whatever the outer one declares.
+#[test]
+fn a_capability_called_by_a_capability_is_held_to_its_own_effects() {
+    let (h, data) = writer_home("cap-in-cap", 4);
+    let inner = r#"(capability "inner" :input-schema :any :effects [:call] :implementation (fn [w] (apply call ["fs.write_text" w])))"#;
+    let outer = r#"(capability "outer" :input-schema :any :effects [:call :fs/write :fs/read :log :env] :implementation (fn [w] (call :generated/inner w)))"#;
+    let p = plan(
+        &h,
+        "register.rtfs",
+        &format!(
+            r#"[(call :planner.register_capability {{:source "{}"}}) (call :planner.register_capability {{:source "{}"}})]"#,
+            quoted(inner),
+            quoted(outer)
+        ),
+    );
+    let o = kiln(&h, &["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = kiln(&h, &["call", "generated/outer", &request("nested")]);
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(!data.join("nested").exists());
+    let d = denials(&h);
+    assert!(
+        d.iter().any(|e| e["subject"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not decided for generated/inner"))),
+        "{d:#?}"
+    );
+    // The same capability declaring what it reaches works: the guarantee is not a blanket ban.
+    let honest = r#"(capability "honest" :input-schema :any :effects [:call :fs/write :fs/read :log :env] :implementation (fn [w] (apply call ["fs.write_text" w])))"#;
+    let p = plan(
+        &h,
+        "honest.rtfs",
+        &format!(
+            r#"(call :planner.register_capability {{:source "{}"}})"#,
+            quoted(honest)
+        ),
+    );
+    let o = kiln(&h, &["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = kiln(&h, &["call", "generated/honest", &request("honest")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(data.join("honest").exists());
+}
