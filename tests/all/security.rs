@@ -263,3 +263,106 @@ fn a_capability_called_by_a_capability_is_held_to_its_own_effects() {
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(data.join("honest").exists());
 }
+
+/// A granted directory swapped for a symlink to the kiln home while a plan runs (as another
+/// process, or another guest with write access to its parent, would): the loaded capability
+/// keeps writing into the directory it was granted — now under its new name — never into the
+/// home; a later process refuses the symlinked grant.
+#[test]
+fn a_grant_swapped_for_a_symlink_never_reaches_the_home() {
+    let (h, data) = writer_home("swap", 0);
+    let writes = 100;
+    let p = plan(
+        &h,
+        "writes.rtfs",
+        &format!(
+            r#"(count (map (fn [i]
+                 (call :fs.write_text {{:path (str "/data/f" i) :text "x"}})
+                 (loop [j 0] (if (< j 3000) (recur (inc j)) j)))
+               (range {writes})))"#
+        ),
+    );
+    let moved = data.with_extension("moved");
+    let swapper = {
+        let (data, moved, home) = (data.clone(), moved.clone(), h.clone());
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            while !data.join("f0").exists() {
+                assert!(started.elapsed().as_secs() < 120, "the plan never wrote");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::fs::rename(&data, &moved).unwrap();
+            std::os::unix::fs::symlink(&home, &data).unwrap();
+            std::fs::read_dir(&moved).unwrap().count()
+        })
+    };
+    let o = kiln(&h, &["run", p.to_str().unwrap()]);
+    let written_before_swap = swapper.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        written_before_swap < writes,
+        "the swap came after every write ({written_before_swap}): the test proved nothing"
+    );
+    let stray: Vec<_> = std::fs::read_dir(&h)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('f') && n[1..].parse::<u32>().is_ok())
+        .collect();
+    assert!(stray.is_empty(), "files reached the home: {stray:?}");
+    assert_eq!(std::fs::read_dir(&moved).unwrap().count(), writes);
+    // A new process meets the symlink where the grant was: refused, and nothing written.
+    let o = kiln(
+        &h,
+        &["call", "fs.write_text", r#"{:path "/data/late" :text "x"}"#],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(err(&o).contains("is a symlink"), "{}", err(&o));
+    assert!(!h.join("late").exists());
+    assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+}
+
+/// Grants where one capability could swap another's root are refused: a writable grant that
+/// contains another capability's directory, from either side, by manifest or constitution;
+/// and a grant that is itself a symlink.
+#[test]
+fn no_capability_may_write_where_another_is_rooted() {
+    let (h, data) = writer_home("roots", 0);
+    let inner = data.join("inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    let reader = crate::guests::wasm_path("fs_read_json", "wasm32-wasip1");
+    let manifest = |dir: &Path| {
+        format!(
+            r#"(capability "fs.read_json" :effects [:fs/read :log :env] :grants {{:dirs [{{:path "{}" :as "/data"}}]}})"#,
+            dir.display()
+        )
+    };
+    // Inside the writer's writable directory: refused at install.
+    let o = install(&h, &reader, "fs.read_json", &manifest(&inner));
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(err(&o).contains("could replace"), "{}", err(&o));
+    // Beside it: fine.
+    let beside = h.parent().unwrap().join("beside");
+    std::fs::create_dir_all(&beside).unwrap();
+    let o = install(&h, &reader, "fs.read_json", &manifest(&beside));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // A symlink as the grant: refused.
+    let link = h.parent().unwrap().join("link");
+    std::os::unix::fs::symlink(&beside, &link).unwrap();
+    let o = install(&h, &reader, "fs.read_json", &manifest(&link));
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(err(&o).contains("is a symlink"), "{}", err(&o));
+    // The constitution cannot add what the manifests may not: granting the reader a
+    // directory inside the writer's makes loading the reader fail.
+    let text = kiln_kernel::governance::constitution::DEFAULT.replace(
+        ":grants {}",
+        &format!(
+            r#":grants {{"fs.read_json" {{:dirs [{{:path "{}" :as "/inner"}}]}}}}"#,
+            inner.display()
+        ),
+    );
+    crate::governance::end_to_end::adopt(&h, "inner.rtfs", &text);
+    let o = kiln(&h, &["call", "fs.read_json", r#"{:path "/inner/x.json"}"#]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(err(&o).contains("could replace"), "{}", err(&o));
+}
