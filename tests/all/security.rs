@@ -366,3 +366,154 @@ fn no_capability_may_write_where_another_is_rooted() {
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(err(&o).contains("could replace"), "{}", err(&o));
 }
+
+/// Edits of kiln.db behind kiln's back — the tables that govern behaviour — are each named
+/// by `kiln verify`; an approval or a constitution no human gave is refused when it is used.
+#[test]
+fn table_edits_are_named_by_verify_and_refused_at_use() {
+    let h = home("tamper");
+    let register = r#"(call :planner.register_capability
+      {:source "(capability \"shout\" :input-schema :string :examples [{:input \"a\" :output \"A!\"}]
+                  :implementation (fn [s] (str (string-upper s) \"!\")))"})"#;
+    let p = plan(&h, "register.rtfs", register);
+    let o = kiln(&h, &["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    // A held agent plan: approval request 2.
+    let held = plan(&h, "held.rtfs", &executing("(+ 1 2)"));
+    let o = kiln(&h, &["run", held.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(out(&o).contains(":approval 2"), "{}", out(&o));
+    assert_eq!(kiln(&h, &["verify"]).status.code(), Some(0));
+    let db = || rusqlite::Connection::open(h.join("kiln.db")).unwrap();
+    let version: String = db()
+        .query_row(
+            "SELECT hash FROM versions WHERE id = 'generated/shout'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Each edit, what verify must say, and the undo that makes the home sound again.
+    type Edit = (&'static str, String, &'static str, String);
+    let edits: Vec<Edit> = vec![
+        (
+            "an active row for a version still pending",
+            format!("INSERT INTO active (id, hash) VALUES ('generated/shout', '{version}')"),
+            "no move on the chain made any version of generated/shout active",
+            "DELETE FROM active WHERE id = 'generated/shout'".into(),
+        ),
+        (
+            "a pending approval marked approved",
+            "UPDATE approvals SET status = 'approved' WHERE n = 2".into(),
+            "approval request 2 is approved in kiln.db, but the chain says pending",
+            "UPDATE approvals SET status = 'pending' WHERE n = 2".into(),
+        ),
+        (
+            "an approval nobody filed",
+            format!(
+                "INSERT INTO approvals (action, subject, hash, risk, reasons, requester, expires_at, status, created_at, chain) VALUES ('activate', 'generated/shout', '{version}', 'low', '', 'human', 9999999999, 'approved', 0, 0)"
+            ),
+            "approval request 3 has no approval.request entry",
+            "DELETE FROM approvals WHERE n = 3".into(),
+        ),
+        (
+            "a version row nobody registered",
+            format!(
+                "INSERT INTO versions (hash, id, seq, kind, module, parent, created_at) VALUES ('{}', 'generated/shout', 9, 'rtfs', '{version}', NULL, 0)",
+                "ab".repeat(32)
+            ),
+            "has no cap.register entry",
+            format!("DELETE FROM versions WHERE hash = '{}'", "ab".repeat(32)),
+        ),
+        (
+            "a plan run's outcome rewritten",
+            "UPDATE plans SET outcome = 'ok' WHERE outcome = 'blocked'".into(),
+            "disagrees with its plan.end entry",
+            "UPDATE plans SET outcome = 'blocked' WHERE outcome = 'ok'".into(),
+        ),
+        (
+            "a move removed",
+            "DELETE FROM moves WHERE n = (SELECT MAX(n) FROM moves)".into(),
+            "the moves table",
+            String::new(),
+        ),
+    ];
+    let mut restore_moves = Vec::new();
+    for (what, sql, says, undo) in &edits {
+        if what.starts_with("a move") {
+            let c = db();
+            let row: (i64, String, String, Option<String>, Option<i64>, String, i64) = c
+                .query_row(
+                    "SELECT n, id, hash, prior, back, kind, chain FROM moves ORDER BY n DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                )
+                .unwrap();
+            restore_moves.push(row);
+        }
+        db().execute_batch(sql).unwrap();
+        let o = kiln(&h, &["verify"]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", out(&o));
+        assert!(out(&o).contains(says), "{what}: {}", out(&o));
+        if what.starts_with("a pending approval") {
+            // The held plan does not run on an approval no human gave.
+            let o = kiln(&h, &["run", held.to_str().unwrap()]);
+            assert_ne!(o.status.code(), Some(0), "{what}: {}", out(&o));
+            assert!(
+                err(&o).contains("no human's approval of it is on the chain"),
+                "{what}: {}",
+                err(&o)
+            );
+        }
+        if undo.is_empty() {
+            let (n, id, hash, prior, back, kind, chain) = restore_moves.pop().unwrap();
+            db().execute(
+                "INSERT INTO moves (n, id, hash, prior, back, kind, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![n, id, hash, prior, back, kind, chain],
+            )
+            .unwrap();
+        } else {
+            db().execute_batch(undo).unwrap();
+        }
+        assert_eq!(
+            kiln(&h, &["verify"]).status.code(),
+            Some(0),
+            "{what}: undone"
+        );
+    }
+    // A constitution row nobody approved, naming a trust-4 constitution: kiln refuses to
+    // start under it, and verify names it.
+    let full =
+        kiln_kernel::governance::constitution::DEFAULT.replace(":trust-level 0", ":trust-level 4");
+    let f = h.parent().unwrap().join("full.rtfs");
+    std::fs::write(&f, &full).unwrap();
+    let o = kiln(&h, &["constitution", "propose", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let hash: String = db()
+        .query_row(
+            "SELECT hash FROM approvals WHERE action = 'constitution'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db().execute(
+        "INSERT INTO constitutions (hash, approval, chain) VALUES (?1, 99, 1)",
+        [&hash],
+    )
+    .unwrap();
+    let o = kiln(&h, &["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        err(&o).contains("not the one the chain made active"),
+        "{}",
+        err(&o)
+    );
+    let o = kiln(&h, &["constitution", "show"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let o = kiln(&h, &["verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        out(&o).contains("no matching constitution.activate entry"),
+        "{}",
+        out(&o)
+    );
+}

@@ -596,8 +596,12 @@ fn tampering_with_any_object_or_chain_row_is_named_by_verify() {
         db.execute("DELETE FROM chain WHERE seq > ?1", [(rows - k) as i64])
             .unwrap();
         drop(db);
+        // The hash links alone cannot see it (rows that the removed entries explained may
+        // be named by the replay of the shortened chain, but no entry is).
         assert!(
-            problems(&work, None).is_empty(),
+            !problems(&work, None)
+                .iter()
+                .any(|l| l.contains("chain entry")),
             "links alone cannot see it"
         );
         let p = problems(&work, Some(&head));

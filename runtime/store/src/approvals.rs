@@ -270,36 +270,80 @@ pub fn list(db: &Db, pending_only: bool) -> Result<Vec<Approval>> {
     })
 }
 
-/// Whether `action` on exactly `hash` was approved.
+/// Whether `action` on exactly `hash` was approved. A row marked approved with no
+/// `approval.approve` entry on the chain for it (kiln.db edited by hand) is an error, never an
+/// approval.
 pub fn approved(db: &Db, action: &str, hash: &Hash) -> Result<Option<i64>> {
     db.read(|tx| {
-        Ok(tx
+        let n: Option<i64> = tx
             .query_row(
                 "SELECT n FROM approvals WHERE action = ?1 AND hash = ?2 AND status = 'approved' ORDER BY n DESC LIMIT 1",
                 params![action, hash.hex()],
                 |r| r.get(0),
             )
-            .optional()?)
+            .optional()?;
+        let Some(n) = n else { return Ok(None) };
+        let decided = entries_of(tx, "approval.approve")?.iter().any(|e| {
+            let s = &e.record.subject;
+            s.get_key("approval") == Some(&Value::Int(n))
+                && s.get_key("hash").and_then(Value::as_str) == Some(hash.hex().as_str())
+        });
+        if !decided {
+            return Err(StoreError::Invalid(format!(
+                "approval request {n} is marked approved in kiln.db, but no human's approval of it is on the chain (the database was edited): run `kiln verify`"
+            )));
+        }
+        Ok(Some(n))
     })
 }
 
+/// The entries of `kind`, decoded, oldest first.
+fn entries_of(tx: &Transaction<'_>, kind: &str) -> Result<Vec<chain::Entry>> {
+    chain::entries(
+        tx,
+        &chain::Filter {
+            kind: Some(kind.into()),
+            ..Default::default()
+        },
+    )
+}
+
 /// The active constitution: its row number and the hash of its source object (`None` on a
-/// home still governed by the built-in default).
+/// home still governed by the built-in default). The row must be the one the chain's last
+/// `constitution.activate` entry made active: a row added or edited by hand is an error, so
+/// kiln never runs under a constitution no human approved.
 pub fn active_constitution(db: &Db) -> Result<Option<(i64, Hash)>> {
     db.read(|tx| {
-        let row: Option<(i64, String)> = tx
+        let row: Option<(i64, String, i64, i64)> = tx
             .query_row(
-                "SELECT n, hash FROM constitutions ORDER BY n DESC LIMIT 1",
+                "SELECT n, hash, approval, chain FROM constitutions ORDER BY n DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        row.map(|(n, h)| {
-            Hash::parse(&h)
-                .map(|h| (n, h))
-                .ok_or_else(|| StoreError::Invalid(format!("constitution row {n} is malformed")))
-        })
-        .transpose()
+        let last = entries_of(tx, "constitution.activate")?.pop();
+        let tampered = |why: &str| {
+            Err(StoreError::Invalid(format!(
+                "the constitution in kiln.db is not the one the chain made active ({why}; the database was edited): run `kiln verify`"
+            )))
+        };
+        match (row, last) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => tampered("its row is gone"),
+            (Some(_), None) => tampered("no constitution.activate entry"),
+            (Some((n, h, approval, seq)), Some(e)) => {
+                let s = &e.record.subject;
+                if e.seq as i64 != seq
+                    || s.get_key("constitution").and_then(Value::as_str) != Some(h.as_str())
+                    || s.get_key("approval") != Some(&Value::Int(approval))
+                {
+                    return tampered("row and entry disagree");
+                }
+                Hash::parse(&h)
+                    .map(|h| Some((n, h)))
+                    .ok_or_else(|| StoreError::Invalid(format!("constitution row {n} is malformed")))
+            }
+        }
     })
 }
 

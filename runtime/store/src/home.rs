@@ -293,8 +293,10 @@ impl Home {
         }
         // The chain, and the input and output objects its entries name.
         let mut missing = Vec::new();
+        let mut replay = crate::replay::Replay::default();
         let verified = self.db.read(|tx| {
             chain::verify_visiting(tx, saved, &mut |e| {
+                replay.visit(e);
                 for (what, h) in [("input", e.record.input), ("output", e.record.output)] {
                     if let Some(h) = h
                         && !sound.contains(&h)
@@ -310,7 +312,13 @@ impl Home {
         })?;
         report.problems.extend(missing);
         match verified {
-            Ok(head) => report.head = Some(head),
+            Ok(head) => {
+                report.head = Some(head);
+                // The governing tables against the state the (verified) chain implies.
+                report
+                    .problems
+                    .extend(self.db.read(|tx| replay.compare(tx))?);
+            }
             Err(p) => report.problems.push(p.to_string()),
         }
         Ok(report)

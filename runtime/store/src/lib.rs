@@ -19,6 +19,7 @@ pub mod merkle;
 pub mod objects;
 pub mod plans;
 pub mod registry;
+pub mod replay;
 
 pub use authority::{
     Activate, Append, Authority, Authorized, Collect, Decide, Register, RegisterNative, Request,
