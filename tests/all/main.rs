@@ -10,6 +10,7 @@ mod fuzz_replay;
 mod governance;
 mod governed;
 mod guests;
+mod planner;
 mod reader;
 mod sandbox;
 mod sharing;
