@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod eval;
 mod fuzz_replay;
+mod goals;
 mod governance;
 mod governed;
 mod guests;

@@ -39,6 +39,22 @@ pub enum Command {
         /// Run at a lower trust level than the constitution's (never higher).
         #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
         trust: Option<u8>,
+        /// Hand the run the JSON datasets of DIR, read-only (`planner.dataset`,
+        /// `planner.decompose` reach them by name).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
+    /// Answer a plain-English goal about datasets: the seed's meta-plan with TEXT as its goal
+    /// (decompose, resolve, synthesize what is missing, generate, validate, execute).
+    Goal {
+        /// The goal, e.g. "count books by genre".
+        text: String,
+        /// The JSON datasets the goal is about.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Run at a lower trust level than the constitution's (never higher).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
+        trust: Option<u8>,
     },
     /// An interactive RTFS session: multi-line forms, history, definitions persist.
     Repl,

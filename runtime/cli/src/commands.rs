@@ -89,7 +89,23 @@ pub fn run(cli: Cli) -> ExitCode {
             expr,
             time_limit_ms,
         } => eval(&expr, time_limit_ms),
-        Command::Run { file, trust } => run_plan(&home, &file, trust),
+        Command::Run { file, trust, data } => match read(&file) {
+            Ok(text) => run_source(
+                &home,
+                text,
+                file.display().to_string(),
+                trust,
+                data.as_deref(),
+            ),
+            Err(e) => Err(e),
+        },
+        Command::Goal { text, data, trust } => run_source(
+            &home,
+            kiln_kernel::goal_plan(&text),
+            "<goal>".into(),
+            trust,
+            Some(&data),
+        ),
         Command::Repl => match crate::repl::repl(cli.home) {
             Ok(()) => Ok(Reply::shown((Vec::new(), Json::Null))),
             Err(e) => Err(invalid(e)),
@@ -208,13 +224,23 @@ fn read(file: &Path) -> Result<String, Failure> {
         .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))
 }
 
-fn run_plan(home: &Path, file: &Path, trust: Option<u8>) -> Done {
-    let name = file.display().to_string();
-    let text = read(file)?;
+fn run_source(
+    home: &Path,
+    text: String,
+    name: String,
+    trust: Option<u8>,
+    data: Option<&Path>,
+) -> Done {
     let span = tracing::info_span!("plan", source = %name);
     let _entered = span.enter();
+    let datasets = match data {
+        Some(dir) => {
+            kiln_kernel::datasets::Datasets::load(dir, kiln_kernel::datasets::MAX_DATASET_BYTES)?
+        }
+        None => kiln_kernel::datasets::Datasets::none(),
+    };
     let rt = kiln_kernel::open(home, trust)?;
-    let run = kiln_kernel::run_plan(rt, text.clone(), name.clone())?;
+    let run = kiln_kernel::run_plan(rt, text.clone(), name.clone(), datasets)?;
     match run.end {
         PlanEnd::Value(bytes) => {
             let v = rtfs::encoding::decode(&bytes, Default::default())

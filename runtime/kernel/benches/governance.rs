@@ -58,7 +58,13 @@ fn main() {
             let journal = gate
                 .start_plan(None, "<bench>", "nil", Value::Nil)
                 .expect("plan");
-            let gov = Governed::new(rt.clone(), kiln_kernel::natives::ALL, journal, budget);
+            let gov = Governed::new(
+                rt.clone(),
+                kiln_kernel::natives::ALL,
+                journal,
+                budget,
+                Arc::new(kiln_kernel::datasets::Datasets::none()),
+            );
             let appends = gate
                 .start_plan(None, "<bench appends>", "nil", Value::Nil)
                 .expect("plan");

@@ -54,6 +54,7 @@ pub fn call(
         natives,
         gate.call_journal(&permit),
         Arc::new(Budget::new(limits.fuel, limits.timeout)),
+        Arc::new(crate::datasets::Datasets::none()),
     );
     let started = Instant::now();
     let out = rt.sandbox().call(

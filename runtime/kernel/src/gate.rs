@@ -357,6 +357,23 @@ impl Gate {
             self.record(req, journal, &d, None)?;
             return Err(Refusal::Denied(d));
         }
+        // With self-programming off, no agent creates, changes, activates or runs anything of
+        // its own — decided and recorded like any refusal.
+        if req.who == Who::Agent
+            && !self.policy.config.self_programming.enabled
+            && matches!(
+                req.kind,
+                ActionKind::ModifyPure | ActionKind::ModifyEffectful | ActionKind::ExecutePurePlan
+            )
+        {
+            let d = Decision {
+                verdict: Verdict::Deny,
+                reason: "self-programming is disabled ([self_programming] enabled = false in agent_config.toml)".into(),
+                rule: None,
+            };
+            self.record(req, journal, &d, None)?;
+            return Err(Refusal::Denied(d));
+        }
         // The common pure call the table allows with no rule concerned: its reason would be
         // the table cell, so nothing is formatted; it is recorded with the call.
         if req.with_outcome && plainly_allowed(constitution, trust, &action) {
@@ -463,11 +480,6 @@ impl Gate {
     /// refusal, naming the quota, is on the chain). Also refuses when self-programming is
     /// disabled.
     fn take_synthesis_quota(&self, journal: Option<&Journal>, id: &str) -> Result<(), Refusal> {
-        if !self.policy.config.self_programming.enabled {
-            return Err(Refusal::Failed(KernelError::invalid(
-                "self-programming is disabled ([self_programming] enabled = false in agent_config.toml)",
-            )));
-        }
         let quota = self.policy.synthesis_quota();
         let taken = self
             .agent_versions

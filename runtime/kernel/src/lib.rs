@@ -15,6 +15,7 @@
 pub mod approval;
 pub mod byte_quota;
 pub mod call;
+pub mod datasets;
 pub mod decision;
 pub mod diagnostic;
 pub mod dispatch;
@@ -59,9 +60,28 @@ pub fn open_kernel(dir: &Path) -> Result<kernel::Kernel> {
     Ok(kernel)
 }
 
-/// `kiln run`: runs `source` (named `name`) as a human-launched plan.
-pub fn run_plan(rt: Arc<Runtime>, source: String, name: String) -> Result<run::PlanRun> {
-    run::run(rt, natives::ALL, source, name)
+/// `kiln run`: runs `source` (named `name`) as a human-launched plan, with the datasets the
+/// human hands over.
+pub fn run_plan(
+    rt: Arc<Runtime>,
+    source: String,
+    name: String,
+    datasets: datasets::Datasets,
+) -> Result<run::PlanRun> {
+    run::run(rt, natives::ALL, source, name, Arc::new(datasets))
+}
+
+/// The seed's sample meta-plan, verbatim (`plans/self-programming.rtfs`): a goal decomposed,
+/// what is missing synthesized, a plan generated, validated and executed.
+pub const META_PLAN: &str = include_str!("../../../plans/self-programming.rtfs");
+
+/// The goal the meta-plan is written for.
+pub const META_PLAN_GOAL: &str = "group issues by label and count";
+
+/// The meta-plan with `goal` in place of its own (`kiln goal`).
+pub fn goal_plan(goal: &str) -> String {
+    let literal = rtfs::print::print(&rtfs::Value::str(goal));
+    META_PLAN.replacen(&format!("{META_PLAN_GOAL:?}"), &literal, 1)
 }
 
 /// `kiln call`: calls `spec` on `arg` as the human.

@@ -349,6 +349,8 @@ pub struct Registered<'a> {
     pub agent: &'a str,
     /// The native that created it.
     pub created_by: &'a str,
+    /// More provenance (how a synthesizer found it).
+    pub provenance: Vec<(Value, Value)>,
 }
 
 /// The manifest of an agent-made RTFS version.
@@ -364,14 +366,15 @@ pub fn registered(r: &Registered<'_>) -> Value {
         entry("output-schema", field("output-schema", kw("any"))),
         entry("examples", field("examples", Value::vector(vec![]))),
         entry("effects", effects_value(r.effects)),
-        entry(
-            "provenance",
-            Value::map(vec![
+        entry("provenance", {
+            let mut p = vec![
                 entry("principal", kw("agent")),
                 entry("agent", Value::str(r.agent)),
                 entry("created-by", Value::str(r.created_by)),
-            ]),
-        ),
+            ];
+            p.extend(r.provenance.iter().cloned());
+            Value::map(p)
+        }),
     ])
 }
 

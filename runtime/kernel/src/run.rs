@@ -10,6 +10,7 @@ use kiln_store::{Cost, Hash, Record};
 use rtfs::Value;
 use rtfs::host::{CallFailure, CallRequest, Host, Reason};
 
+use crate::datasets::Datasets;
 use crate::diagnostic::Diagnostic;
 use crate::dispatch::{Budget, Governed, NativeContext, Natives};
 use crate::error::{KernelError, Result};
@@ -168,7 +169,13 @@ fn blocked(e: &rtfs::Error) -> bool {
 }
 
 /// Runs `source` (named `name`) as a human-launched plan, on a sandbox worker.
-pub fn run(rt: Arc<Runtime>, natives: Natives, source: String, name: String) -> Result<PlanRun> {
+pub fn run(
+    rt: Arc<Runtime>,
+    natives: Natives,
+    source: String,
+    name: String,
+    datasets: Arc<Datasets>,
+) -> Result<PlanRun> {
     let kernel = rt.kernel();
     let q = kernel.policy().constitution.quotas.clone();
     let journal = kernel.gate().start_plan(
@@ -188,7 +195,7 @@ pub fn run(rt: Arc<Runtime>, natives: Natives, source: String, name: String) -> 
         q.plan_wasm_fuel,
         Duration::from_millis(q.plan_ms),
     ));
-    let gov = Governed::new(rt.clone(), natives, journal, budget.clone());
+    let gov = Governed::new(rt.clone(), natives, journal, budget.clone(), datasets);
     let started = Instant::now();
     let worker_gov = gov.clone();
     let (end, steps, stopped) = rt

@@ -92,8 +92,9 @@ fn keywordize(v: &Value) -> Value {
             m.entries()
                 .iter()
                 .map(|(k, x)| {
+                    // Keys a keyword can spell become keywords; others stay strings.
                     let k = match k {
-                        Value::Str(s) => Value::keyword(s),
+                        Value::Str(s) if keyword_text(s) => Value::keyword(s),
                         other => other.clone(),
                     };
                     (k, keywordize(x))
@@ -103,6 +104,14 @@ fn keywordize(v: &Value) -> Value {
         Value::Vector(items) => Value::vector(items.items().iter().map(keywordize).collect()),
         other => other.clone(),
     }
+}
+
+/// Whether `s` reads back as a keyword's name.
+fn keyword_text(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '?' | '!' | '*' | '.' | '+'))
 }
 
 impl Dataset {

@@ -20,6 +20,7 @@ use rtfs::host::{CallFailure, CallRequest, Reason};
 
 use crate::approval::ApprovalAction;
 use crate::byte_quota::{self, When};
+use crate::datasets::Datasets;
 use crate::gate::{ActionRequest, Permit, Refusal};
 use crate::governance::{ActionKind, Who};
 use crate::journal::{Journal, Parts};
@@ -44,6 +45,8 @@ pub struct Governed {
     /// What was decided for this run's plan (`None`: a plan the human launched, whose calls
     /// are each decided on their own).
     scope: Option<Scope>,
+    /// The datasets the human handed to the run.
+    datasets: Arc<Datasets>,
 }
 
 /// Effects whose calls are not "effectful" for the chain's durability rule: logging, and
@@ -70,6 +73,7 @@ impl Governed {
         natives: Natives,
         journal: Journal,
         budget: Arc<Budget>,
+        datasets: Arc<Datasets>,
     ) -> Arc<Governed> {
         Arc::new(Governed {
             rt,
@@ -80,6 +84,7 @@ impl Governed {
             steps: Steps::new(),
             resolved: Default::default(),
             scope: None,
+            datasets,
         })
     }
 
@@ -95,7 +100,13 @@ impl Governed {
             steps: Steps::new(),
             resolved: self.resolved.clone(),
             scope,
+            datasets: self.datasets.clone(),
         })
+    }
+
+    /// The datasets the human handed to the run.
+    pub fn datasets(&self) -> &Datasets {
+        &self.datasets
     }
 
     /// What was decided for this run's plan.

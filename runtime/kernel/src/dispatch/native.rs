@@ -96,6 +96,36 @@ impl<'a> NativeContext<'a> {
         self.gov.scope()
     }
 
+    /// The datasets the human handed to the run.
+    pub fn datasets(&self) -> &crate::datasets::Datasets {
+        self.gov.datasets()
+    }
+
+    /// Calls capability `id` on `input` as the calling plan would: decided and recorded like
+    /// any of its calls (natives refused: a native does not run natives this way).
+    pub fn call(&self, id: &str, input: &Value) -> Result<Value, CallFailure> {
+        if id.starts_with("planner.") {
+            return Err(fail(
+                Reason::Unavailable,
+                format!("{id}: natives are not called on a native's behalf"),
+            ));
+        }
+        self.gov.call(None, id, input)
+    }
+
+    /// Every active version with its manifest (the catalog the planner searches).
+    pub fn active(&self) -> Result<Vec<Version>> {
+        let registry = &self.gov.runtime().kernel().home().registry;
+        registry
+            .list()?
+            .into_iter()
+            .map(|row| {
+                let manifest = registry.manifest(&row.hash)?;
+                Ok(Version { row, manifest })
+            })
+            .collect()
+    }
+
     /// The calling run's id.
     pub fn plan(&self) -> Option<u64> {
         self.gov.plan()

@@ -9,11 +9,11 @@ use super::constitution::ConfigError;
 /// The built-in default (`constitution/agent_config.toml`).
 pub const DEFAULT: &str = include_str!("../../../../constitution/agent_config.toml");
 
-/// `[self_programming]`.
+/// `[self_programming]` (the seed's block parses as written: each key has a default).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SelfProgramming {
-    /// Whether agents may create, change or roll back anything.
+    /// Whether agents may create, change or roll back anything, or run plans of their own.
     pub enabled: bool,
     /// The highest trust level this installation allows.
     pub trust_level: u8,
@@ -21,11 +21,25 @@ pub struct SelfProgramming {
     pub max_synthesis_per_session: u64,
     /// Plans executing plans.
     pub max_plan_nesting: u64,
+    /// How deep and complex a plan may be (`planner.validate_plan`).
+    pub max_plan_depth: u64,
+}
+
+impl Default for SelfProgramming {
+    fn default() -> SelfProgramming {
+        SelfProgramming {
+            enabled: true,
+            trust_level: 4,
+            max_synthesis_per_session: 10,
+            max_plan_nesting: 5,
+            max_plan_depth: 5,
+        }
+    }
 }
 
 /// `[sandbox]`: per-call defaults.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SandboxSection {
     /// Fuel per call.
     pub fuel: u64,
@@ -37,7 +51,7 @@ pub struct SandboxSection {
 
 /// `[store]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     /// How long a write waits for another kiln process.
     pub busy_timeout_ms: u64,
@@ -45,7 +59,7 @@ pub struct StoreSection {
 
 /// `[llm]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LlmSection {
     /// `none` (offline only) or `openai-compatible`.
     pub provider: String,
@@ -59,9 +73,39 @@ pub struct LlmSection {
     pub max_calls_per_session: u64,
 }
 
-/// The whole file.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+impl Default for SandboxSection {
+    fn default() -> SandboxSection {
+        SandboxSection {
+            fuel: 1_000_000_000,
+            memory_bytes: 67_108_864,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> StoreSection {
+        StoreSection {
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for LlmSection {
+    fn default() -> LlmSection {
+        LlmSection {
+            provider: "none".into(),
+            model: String::new(),
+            endpoint: String::new(),
+            api_key_env: String::new(),
+            max_calls_per_session: 50,
+        }
+    }
+}
+
+/// The whole file; a missing section takes the built-in defaults.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     /// `[self_programming]`.
     pub self_programming: SelfProgramming,

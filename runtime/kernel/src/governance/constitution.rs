@@ -83,6 +83,10 @@ pub struct Quotas {
     pub plan_ms: u64,
     /// LLM calls per session.
     pub llm_calls_per_session: u64,
+    /// Expanded nodes the offline synthesizer may explore for one capability.
+    pub synthesis_nodes: u64,
+    /// Evaluation steps for each candidate program the synthesizer tries.
+    pub synthesis_steps: u64,
 }
 
 impl Default for Quotas {
@@ -94,6 +98,8 @@ impl Default for Quotas {
             plan_wasm_fuel: 10_000_000_000,
             plan_ms: 60_000,
             llm_calls_per_session: 50,
+            synthesis_nodes: 1_000_000,
+            synthesis_steps: 10_000,
         }
     }
 }
@@ -451,6 +457,8 @@ fn parse_quotas(cx: &Ctx<'_>, f: &Form) -> Result<Quotas, ConfigError> {
             "plan-wasm-fuel",
             "plan-ms",
             "llm-calls-per-session",
+            "synthesis-nodes",
+            "synthesis-steps",
         ],
     )? {
         let key = format!(":quotas :{k}");
@@ -462,6 +470,8 @@ fn parse_quotas(cx: &Ctx<'_>, f: &Form) -> Result<Quotas, ConfigError> {
             "plan-wasm-fuel" => q.plan_wasm_fuel = n,
             "plan-ms" => q.plan_ms = n,
             "llm-calls-per-session" => q.llm_calls_per_session = n,
+            "synthesis-nodes" => q.synthesis_nodes = n,
+            "synthesis-steps" => q.synthesis_steps = n,
             _ => {}
         }
     }

@@ -10,7 +10,16 @@ use rtfs::host::{CallFailure, Reason};
 use crate::dispatch::{Native, NativeContext, Natives};
 
 /// Every native capability this kiln ships.
-pub static ALL: Natives = &[&planner::RegisterCapability, &planner::ExecutePlan];
+pub static ALL: Natives = &[
+    &planner::RegisterCapability,
+    &planner::ExecutePlan,
+    &planner::reading::DatasetNative,
+    &planner::reading::Decompose,
+    &planner::reading::ResolveIntent,
+    &planner::reading::GenerateRtfs,
+    &planner::reading::ValidatePlan,
+    &planner::reading::IntrospectResult,
+];
 
 fn fail(reason: Reason, m: impl Into<String>) -> CallFailure {
     CallFailure::new(reason, m)

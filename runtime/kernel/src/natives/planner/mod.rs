@@ -10,6 +10,8 @@ use kiln_store::Hash;
 use rtfs::Value;
 use rtfs::host::{CallFailure, Reason};
 
+pub mod reading;
+
 use super::{descriptor, fail, failed, text_arg};
 use crate::approval::ApprovalAction;
 use crate::dispatch::{Native, NativeContext};
@@ -46,101 +48,115 @@ impl Native for RegisterCapability {
 
     fn run(&self, cx: &mut NativeContext<'_>, arg: &Value) -> Result<Value, CallFailure> {
         let source = text_arg(self, arg, "source", "{:source \"<RTFS program>\"}")?;
-        let desc = descriptor(&source)?;
-        let name = desc
-            .get_key("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| fail(Reason::InvalidInput, "the descriptor has no id"))?;
-        let id = if name.starts_with("generated/") {
-            name.to_string()
-        } else {
-            format!("generated/{name}")
-        };
-        kiln_store::registry::check_id(&id)
-            .map_err(|e| fail(Reason::InvalidInput, e.to_string()))?;
-        let effects =
-            manifest::effects_of(&desc).map_err(|e| fail(Reason::InvalidInput, e.to_string()))?;
-        covers_callees(cx, &source, &effects)?;
-        let engine = cx.engine().map_err(|e| {
-            fail(
-                Reason::Unavailable,
-                format!("{e}: RTFS capabilities run in the rtfs-engine module ({ENGINE_ID})"),
-            )
-        })?;
-        // The examples, in the sandbox, before anything is stored.
-        check_examples(cx, &desc, &source)?;
-        let program = cx.put_object(source.as_bytes()).map_err(failed)?;
-        let agent = format!("plan/{}", cx.plan().unwrap_or(0));
-        let manifest = manifest::registered(&manifest::Registered {
-            id: &id,
-            engine: engine.row.module,
-            program,
-            descriptor: &desc,
-            effects: &effects,
-            agent: &agent,
-            created_by: self.id(),
-        });
-        let kind = if effects.is_empty() {
-            ActionKind::ModifyPure
-        } else {
-            ActionKind::ModifyEffectful
-        };
-        // The same content is the same version: only a new one takes from the quota. An
-        // approval of exactly this version is in force while it is active (a human may have
-        // rolled it back since; then it is asked for again).
-        let existing = cx.existing_version(&id, &manifest).map_err(failed)?;
-        let active = cx.resolve(&id).ok().map(|v| v.row.hash);
-        let mut req = ActionRequest::new(kind, Who::Agent)
-            .capability(&id)
-            .effects(&effects);
-        req.hash = existing;
-        if existing.is_some() && existing == active {
-            req.approval = Some(ApprovalAction::Activate);
-        }
-        req.takes_synthesis = existing.is_none();
-        let status = |s: &str, version: Hash, extra: Vec<(Value, Value)>| {
-            let mut m = vec![
-                (kw("status"), kw(s)),
-                (kw("id"), Value::str(&id)),
-                (kw("version"), Value::str(&version.hex())),
-            ];
-            m.extend(extra);
-            Value::map(m)
-        };
-        match cx.authorize(&req) {
-            Ok(permit) => {
-                let registered = cx.register(&permit, &manifest).map_err(failed)?;
-                if let Some(n) = permit.approval() {
-                    return Ok(status(
-                        "active",
-                        registered.hash,
-                        vec![(kw("approval"), Value::Int(n))],
-                    ));
-                }
-                cx.activate(&permit, &id, registered.hash).map_err(failed)?;
-                Ok(status(
+        register_program(cx, &source, self.id(), Vec::new())
+    }
+}
+
+/// Registers the one `(capability …)` an RTFS program yields as a version under
+/// `generated/`: its effects must cover its callees, its examples pass in the sandbox, then
+/// the synthesis quota, the decision, the approval at the levels that ask for one, and
+/// activation (rollback kept) where the constitution allows it. `provenance` says more of how
+/// it was made.
+pub fn register_program(
+    cx: &mut NativeContext<'_>,
+    source: &str,
+    created_by: &str,
+    provenance: Vec<(Value, Value)>,
+) -> Result<Value, CallFailure> {
+    let desc = descriptor(source)?;
+    let name = desc
+        .get_key("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail(Reason::InvalidInput, "the descriptor has no id"))?;
+    let id = if name.starts_with("generated/") {
+        name.to_string()
+    } else {
+        format!("generated/{name}")
+    };
+    kiln_store::registry::check_id(&id).map_err(|e| fail(Reason::InvalidInput, e.to_string()))?;
+    let effects =
+        manifest::effects_of(&desc).map_err(|e| fail(Reason::InvalidInput, e.to_string()))?;
+    covers_callees(cx, source, &effects)?;
+    let engine = cx.engine().map_err(|e| {
+        fail(
+            Reason::Unavailable,
+            format!("{e}: RTFS capabilities run in the rtfs-engine module ({ENGINE_ID})"),
+        )
+    })?;
+    // The examples, in the sandbox, before anything is stored.
+    check_examples(cx, &desc, source)?;
+    let program = cx.put_object(source.as_bytes()).map_err(failed)?;
+    let agent = format!("plan/{}", cx.plan().unwrap_or(0));
+    let manifest = manifest::registered(&manifest::Registered {
+        id: &id,
+        engine: engine.row.module,
+        program,
+        descriptor: &desc,
+        effects: &effects,
+        agent: &agent,
+        created_by,
+        provenance,
+    });
+    let kind = if effects.is_empty() {
+        ActionKind::ModifyPure
+    } else {
+        ActionKind::ModifyEffectful
+    };
+    // The same content is the same version: only a new one takes from the quota. An
+    // approval of exactly this version is in force while it is active (a human may have
+    // rolled it back since; then it is asked for again).
+    let existing = cx.existing_version(&id, &manifest).map_err(failed)?;
+    let active = cx.resolve(&id).ok().map(|v| v.row.hash);
+    let mut req = ActionRequest::new(kind, Who::Agent)
+        .capability(&id)
+        .effects(&effects);
+    req.hash = existing;
+    if existing.is_some() && existing == active {
+        req.approval = Some(ApprovalAction::Activate);
+    }
+    req.takes_synthesis = existing.is_none();
+    let status = |s: &str, version: Hash, extra: Vec<(Value, Value)>| {
+        let mut m = vec![
+            (kw("status"), kw(s)),
+            (kw("id"), Value::str(&id)),
+            (kw("version"), Value::str(&version.hex())),
+        ];
+        m.extend(extra);
+        Value::map(m)
+    };
+    match cx.authorize(&req) {
+        Ok(permit) => {
+            let registered = cx.register(&permit, &manifest).map_err(failed)?;
+            if let Some(n) = permit.approval() {
+                return Ok(status(
                     "active",
                     registered.hash,
-                    vec![(kw("rollback"), Value::Bool(true))],
-                ))
+                    vec![(kw("approval"), Value::Int(n))],
+                ));
             }
-            Err(Refusal::Pending(pending)) => {
-                let registered = cx.register(&*pending, &manifest).map_err(failed)?;
-                Err(cx.file_request(
-                    &pending,
-                    ApprovalAction::Activate,
-                    &id,
-                    registered.hash,
-                    effects.is_empty(),
-                    &format!("registering {id}"),
-                ))
-            }
-            Err(Refusal::Denied(d)) => Err(fail(
-                Reason::Denied,
-                format!("registering {id} is denied: {}", d.reason),
-            )),
-            Err(other) => Err(crate::dispatch::refusal_failure(other)),
+            cx.activate(&permit, &id, registered.hash).map_err(failed)?;
+            Ok(status(
+                "active",
+                registered.hash,
+                vec![(kw("rollback"), Value::Bool(true))],
+            ))
         }
+        Err(Refusal::Pending(pending)) => {
+            let registered = cx.register(&*pending, &manifest).map_err(failed)?;
+            Err(cx.file_request(
+                &pending,
+                ApprovalAction::Activate,
+                &id,
+                registered.hash,
+                effects.is_empty(),
+                &format!("registering {id}"),
+            ))
+        }
+        Err(Refusal::Denied(d)) => Err(fail(
+            Reason::Denied,
+            format!("registering {id} is denied: {}", d.reason),
+        )),
+        Err(other) => Err(crate::dispatch::refusal_failure(other)),
     }
 }
 
