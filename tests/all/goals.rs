@@ -153,11 +153,7 @@ fn agree(a: &J, b: &J) -> bool {
 
 /// The goals: (dataset, goal, the answer the test computes itself).
 fn goals() -> Vec<(&'static str, &'static str, J)> {
-    let o = orders();
-    let e = employees();
-    let b = books();
-    let all = |v: &[J]| -> Vec<&J> { v.iter().collect() };
-    let (o, e, b) = (all(&o).into_iter().cloned().collect::<Vec<_>>(), e, b);
+    let (o, e, b) = (orders(), employees(), books());
     let or: Vec<&J> = o.iter().collect();
     let er: Vec<&J> = e.iter().collect();
     let br: Vec<&J> = b.iter().collect();
@@ -171,9 +167,9 @@ fn goals() -> Vec<(&'static str, &'static str, J)> {
         .copied()
         .filter(|r| s(r, "status") == "paid")
         .collect();
-    let over = |k: &str, x: i64, rows: &[&J]| -> Vec<&J> {
+    fn over<'a>(k: &str, x: i64, rows: &[&'a J]) -> Vec<&'a J> {
         rows.iter().copied().filter(|r| n(r, k) > x).collect()
-    };
+    }
     let remote: Vec<&J> = er
         .iter()
         .copied()
