@@ -418,13 +418,30 @@ pub fn read(goal: &str, datasets: &[Dataset]) -> Result<Query, PlanError> {
         _ if datasets.len() == 1 => &datasets[0],
         _ if best().is_some() => best().unwrap_or(&datasets[0]),
         _ => {
+            // Words no dataset explains.
+            let unknown: Vec<String> = words
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    datasets.iter().all(|d| {
+                        let ms = mentions(&words[*i..*i + 1], datasets, d);
+                        matches!(ms.first(), Some(Mention::Unknown(_)))
+                    })
+                })
+                .map(|(_, w)| format!("{w:?}"))
+                .collect();
             return Err(PlanError::Goal(format!(
-                "the goal names none of the datasets ({}): say which one it is about",
+                "the goal names none of the datasets ({}): say which one it is about{}",
                 datasets
                     .iter()
                     .map(|d| d.name.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if unknown.is_empty() {
+                    String::new()
+                } else {
+                    format!("; words the planner does not know: {}", unknown.join(", "))
+                }
             )));
         }
     };
