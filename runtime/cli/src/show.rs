@@ -181,6 +181,19 @@ pub fn moved(id: &str, m: &Moved) -> Shown {
     (vec![line], j)
 }
 
+/// A rollback of the first activation.
+pub fn deactivated(d: &kiln_store::Deactivated) -> Shown {
+    (
+        vec![format!(
+            "{}: {} → none: it was the first active version, so none is active now (chain entry {})",
+            d.id,
+            short(&d.from),
+            d.entry
+        )],
+        json!({ "id": d.id, "from": d.from.hex(), "to": null, "changed": true, "entry": d.entry }),
+    )
+}
+
 /// A chain entry as JSON (its encoded form's fields, and its hash).
 pub fn entry_json(e: &Entry) -> Json {
     let mut v = value(&e.to_value());

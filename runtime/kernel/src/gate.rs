@@ -653,6 +653,14 @@ impl Gate {
         )?)
     }
 
+    /// Leaves `id` with no active version.
+    pub fn deactivate(&self, permit: &Permit, id: &str) -> Result<kiln_store::Deactivated> {
+        Ok(self.home.registry.deactivate(
+            &self.authority.authorize(permit.caller.clone(), Activate),
+            id,
+        )?)
+    }
+
     /// Reverts plan run `run`'s registry moves as new recorded moves.
     pub fn undo_plan(&self, permit: &Permit, run: i64) -> Result<Vec<String>> {
         Ok(self.home.registry.undo_plan(

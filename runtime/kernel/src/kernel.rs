@@ -28,6 +28,14 @@ pub struct NativeRelease {
     pub effects: &'static [Effect],
 }
 
+/// What a rollback did.
+pub enum Rollback {
+    /// The pointer moved (or was already there).
+    Moved(Moved),
+    /// The rolled-back version was the first active one: none is active now.
+    Deactivated(kiln_store::Deactivated),
+}
+
 /// An open, governed home.
 pub struct Kernel {
     gate: Gate,
@@ -135,8 +143,9 @@ impl Kernel {
         self.gate.register_active(&permit, manifest)
     }
 
-    /// `kiln cap rollback`: the human moves an active pointer back.
-    pub fn rollback_as_human(&self, id: &str, to: Option<&str>) -> Result<Moved> {
+    /// `kiln cap rollback`: the human moves an active pointer back — to the version active
+    /// before, or `to` one; rolling back the first activation leaves no version active.
+    pub fn rollback_as_human(&self, id: &str, to: Option<&str>) -> Result<Rollback> {
         // Natives are immutable for everyone: refused before anything is decided.
         kiln_store::registry::check_mutable(id)?;
         let effects = match self.home().registry.resolve(id) {
@@ -146,7 +155,16 @@ impl Kernel {
         let permit = self
             .gate
             .authorize_human(modify_kind(id, &effects), Some(id), &effects)?;
-        self.gate.rollback(&permit, id, to)
+        match self.gate.rollback(&permit, id, to) {
+            Ok(m) => Ok(Rollback::Moved(m)),
+            // Nothing was active before the first activation: back to that.
+            Err(KernelError::Store(kiln_store::StoreError::NotFound(_)))
+                if to.is_none() && self.home().registry.resolve(id).is_ok() =>
+            {
+                Ok(Rollback::Deactivated(self.gate.deactivate(&permit, id)?))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `kiln gc`: the human removes unreferenced objects; returns the report and the grace

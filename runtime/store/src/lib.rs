@@ -30,5 +30,5 @@ pub use hash::Hash;
 pub use home::{GcReport, Home, VerifyReport};
 pub use objects::{FsObjects, ObjectStore};
 pub use registry::{
-    Caller, Move, Moved, Registered, Registry, SqliteRegistry, Version, VersionRow,
+    Caller, Deactivated, Move, Moved, Registered, Registry, SqliteRegistry, Version, VersionRow,
 };

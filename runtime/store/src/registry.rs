@@ -113,6 +113,17 @@ pub struct Moved {
     pub entry: u64,
 }
 
+/// What `deactivate` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deactivated {
+    /// The capability id.
+    pub id: String,
+    /// The version that was active.
+    pub from: Hash,
+    /// The chain entry.
+    pub entry: u64,
+}
+
 /// The registry's operations (the metadata half of the store; another backend implements
 /// the same).
 pub trait Registry {
@@ -139,6 +150,9 @@ pub trait Registry {
     /// Rolls `id` back to the version active before the current one, or to the version
     /// named by `to` (a hash or unique prefix).
     fn rollback(&self, auth: &Authorized<Activate>, id: &str, to: Option<&str>) -> Result<Moved>;
+    /// Leaves `id` with no active version (a recorded move, `cap.deactivate`): what rolling
+    /// back the first activation means.
+    fn deactivate(&self, auth: &Authorized<Activate>, id: &str) -> Result<Deactivated>;
     /// Active versions of every id.
     fn list(&self) -> Result<Vec<VersionRow>>;
     /// Every version of an id, oldest first.
@@ -799,6 +813,37 @@ impl Registry for SqliteRegistry {
                     self.move_to(tx, caller, id, target, "rollback", further)
                 }
             }
+        })
+    }
+
+    fn deactivate(&self, auth: &Authorized<Activate>, id: &str) -> Result<Deactivated> {
+        let caller = auth.caller();
+        check_mutable(id)?;
+        self.db.write(caller.deadline, |tx| {
+            let from = active_in(tx, id)?.ok_or_else(|| {
+                StoreError::NotFound(format!("{id} has no active version to deactivate"))
+            })?;
+            let e = chain::append_one(
+                tx,
+                &caller.context,
+                Record::ok(
+                    "cap.deactivate",
+                    subject(vec![
+                        ("id", Value::str(id)),
+                        ("from", hash_value(Some(from))),
+                    ]),
+                ),
+            )?;
+            tx.execute("DELETE FROM active WHERE id = ?1", [id])?;
+            tx.execute(
+                "INSERT INTO moves (id, hash, prior, back, kind, chain) VALUES (?1, ?2, ?2, NULL, 'deactivate', ?3)",
+                params![id, from.hex(), e.seq as i64],
+            )?;
+            Ok(Deactivated {
+                id: id.to_string(),
+                from,
+                entry: e.seq,
+            })
         })
     }
 
