@@ -82,6 +82,20 @@ fn demo() -> Result<(), String> {
             .status();
         println!();
     };
+    // The same, printing what it says and returning its exit code and output.
+    let kiln_capture = |args: &[&str]| -> Result<(Option<i32>, String), String> {
+        println!("$ kiln {}", args.join(" "));
+        let out = cargo()
+            .args(["run", "--quiet", "-p", "kiln", "--"])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        print!("{stdout}");
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        println!();
+        Ok((out.status.code(), stdout))
+    };
     println!("== RTFS in the pure environment\n");
     kiln(&[
         "eval",
@@ -176,42 +190,54 @@ fn demo() -> Result<(), String> {
     ]);
     kiln(&["--home", &h, "cap", "list"]);
 
-    println!("== Self-programming under governance (trust level 0: approval by default)\n");
-    let engine = root.join("target/demo-engine.rtfs");
-    std::fs::write(&engine, r#"(capability "rtfs.engine" :effects [:call])"#)
-        .map_err(|e| e.to_string())?;
-    kiln(&[
-        "--home",
-        &h,
-        "cap",
-        "install",
-        &wasm("wasm32-unknown-unknown", "rtfs_engine"),
-        "--id",
-        "rtfs.engine",
-        "--manifest",
-        &engine.display().to_string(),
-    ]);
-    let plan = root.join("target/demo-plan.rtfs");
-    std::fs::write(
-        &plan,
-        r#";; An agent's plan: it writes a capability, then uses it.
-(let [made (call :planner.register_capability
-             {:source "(capability \"top-label\"
-                         :input-schema [:vector :map]
-                         :examples [{:input [{:labels [\"a\" \"b\"]} {:labels [\"b\"]}] :output \"b\"}]
-                         :implementation
-                         (fn [issues]
-                           (first (last (sort-by second (frequencies (mapcat :labels issues)))))))"})]
-  [made (call :generated/top-label [{:labels ["bug"]} {:labels ["docs" "bug"]}])])"#,
-    )
-    .map_err(|e| e.to_string())?;
-    let p = plan.display().to_string();
-    kiln(&["--home", &h, "run", &p]);
-    kiln(&["--home", &h, "approvals", "list"]);
-    kiln(&["--home", &h, "approvals", "approve", "1"]);
-    kiln(&["--home", &h, "run", &p]);
-    kiln(&["--home", &h, "plans", "list"]);
-    kiln(&["--home", &h, "constitution", "show"]);
+    println!("== Self-programming: the seed's meta-plan over 240 issues, with no LLM\n");
+    // The meta-plan, verbatim from the seed, over a bundled dataset the human hands the run.
+    let meta = root.join("plans/self-programming.rtfs");
+    println!(
+        "$ cat plans/self-programming.rtfs\n{}",
+        std::fs::read_to_string(&meta).map_err(|e| e.to_string())?
+    );
+    let sp = root.join("target/demo-self-home");
+    let _ = std::fs::remove_dir_all(&sp);
+    let sp = sp.to_str().ok_or("non-UTF-8 path")?.to_string();
+    let data = root.join("demo/data").display().to_string();
+    let meta = meta.display().to_string();
+    let decompose = root.join("demo/decompose.rtfs").display().to_string();
+    println!("-- what planner.decompose reads in the goal, and what already serves it (nothing yet)\n");
+    kiln(&["--home", &sp, "run", &decompose, "--data", &data]);
+    // At trust level 0 every self-modification, and running the agent's plan, waits for a
+    // human: each time the run stops with the request, the human reads and approves it, and
+    // the same command continues.
+    let until_answered = |what: &str| -> Result<(), String> {
+        println!("-- {what}\n");
+        for _ in 0..4 {
+            let (code, out) = kiln_capture(&["--home", &sp, "run", &meta, "--data", &data])?;
+            if code != Some(3) {
+                return Ok(());
+            }
+            let n = out
+                .split(":approval ")
+                .nth(1)
+                .and_then(|r| r.split('}').next())
+                .ok_or("the run stopped without naming its approval request")?
+                .trim()
+                .to_string();
+            kiln(&["--home", &sp, "approvals", "show", &n]);
+            kiln(&["--home", &sp, "approvals", "approve", &n]);
+        }
+        Err("the meta-plan kept waiting for approvals".into())
+    };
+    until_answered("the first run: synthesize what is missing, validate, execute (a human approves)")?;
+    until_answered("the second run: the capability the first one made is found; nothing is synthesized")?;
+    kiln(&["--home", &sp, "plans", "list"]);
+    kiln(&["--home", &sp, "chain", "show", "--kind", "synthesis"]);
+    kiln(&["--home", &sp, "chain", "show", "--kind", "decision"]);
+    let made = "generated/issues-count-by-label";
+    kiln(&["--home", &sp, "cap", "show", made]);
+    kiln(&["--home", &sp, "cap", "history", made]);
+    kiln(&["--home", &sp, "cap", "rollback", made]);
+    until_answered("after the rollback nothing serves the intent: the next run makes it again")?;
+    kiln(&["--home", &sp, "verify"]);
 
     println!("== The causal chain: every decision, verifiable\n");
     kiln(&["--home", &h, "chain", "show", "--kind", "decision"]);
