@@ -752,7 +752,9 @@ fn json_is_json_for_every_subcommand() {
         (vec!["approvals", "show", "1"], 1, |j| j["ok"] == false),
         (vec!["approvals", "approve", "1"], 1, |j| j["ok"] == false),
         (vec!["plans", "undo", "999"], 1, |j| j["ok"] == false),
-        (vec!["cap", "rollback", "echo"], 0, |j| j["value"]["to"].is_null()),
+        (vec!["cap", "rollback", "echo"], 0, |j| {
+            j["value"]["to"].is_null()
+        }),
         (vec!["cap", "rollback", "echo"], 1, |j| {
             j["error"]["message"]
                 .as_str()

@@ -416,34 +416,64 @@ fn bad_goals_and_datasets_get_clear_errors_and_register_nothing() {
     let o = goal("count orders by frobnication and zork", d);
     assert_eq!(o.status.code(), Some(1));
     let e = text(&o.stderr);
-    assert!(e.contains("\"frobnication\"") && e.contains("\"zork\"") && e.contains("customer"), "{e}");
+    assert!(
+        e.contains("\"frobnication\"") && e.contains("\"zork\"") && e.contains("customer"),
+        "{e}"
+    );
     // No dataset named, none that fits.
     let o = goal("count everything", d);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("\"everything\""), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("\"everything\""),
+        "{}",
+        text(&o.stderr)
+    );
     // A directory that is not there, a file that is not JSON, an empty dataset, one too large.
-    let o = goal("count orders by status", base.join("nowhere").to_str().unwrap());
+    let o = goal(
+        "count orders by status",
+        base.join("nowhere").to_str().unwrap(),
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("cannot open the directory"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot open the directory"),
+        "{}",
+        text(&o.stderr)
+    );
     let bad = base.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("orders.json"), "[{\"id\": 1,}").unwrap();
     let o = goal("count orders by status", bad.to_str().unwrap());
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("orders.json: not JSON"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("orders.json: not JSON"),
+        "{}",
+        text(&o.stderr)
+    );
     std::fs::write(bad.join("orders.json"), "[]").unwrap();
     let o = goal("count orders by status", bad.to_str().unwrap());
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("orders is empty"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("orders is empty"),
+        "{}",
+        text(&o.stderr)
+    );
     std::fs::write(bad.join("orders.json"), "{\"not\": \"records\"}").unwrap();
     let o = goal("count orders by status", bad.to_str().unwrap());
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("not a vector of records"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not a vector of records"),
+        "{}",
+        text(&o.stderr)
+    );
     let big = format!("[{}]", vec!["{\"id\": 1}"; 4_000_000].join(","));
     std::fs::write(bad.join("orders.json"), big).unwrap();
     let o = goal("count orders", bad.to_str().unwrap());
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("more than a dataset may hold"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("more than a dataset may hold"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(registered(&home), 0, "nothing was registered");
     std::fs::remove_dir_all(&base).ok();
 }

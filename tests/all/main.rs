@@ -11,6 +11,8 @@ mod goals;
 mod governance;
 mod governed;
 mod guests;
+mod llm;
+mod loopback;
 mod planner;
 mod reader;
 mod sandbox;

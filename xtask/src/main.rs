@@ -203,7 +203,9 @@ fn demo() -> Result<(), String> {
     let data = root.join("demo/data").display().to_string();
     let meta = meta.display().to_string();
     let decompose = root.join("demo/decompose.rtfs").display().to_string();
-    println!("-- what planner.decompose reads in the goal, and what already serves it (nothing yet)\n");
+    println!(
+        "-- what planner.decompose reads in the goal, and what already serves it (nothing yet)\n"
+    );
     kiln(&["--home", &sp, "run", &decompose, "--data", &data]);
     // At trust level 0 every self-modification, and running the agent's plan, waits for a
     // human: each time the run stops with the request, the human reads and approves it, and
@@ -227,8 +229,12 @@ fn demo() -> Result<(), String> {
         }
         Err("the meta-plan kept waiting for approvals".into())
     };
-    until_answered("the first run: synthesize what is missing, validate, execute (a human approves)")?;
-    until_answered("the second run: the capability the first one made is found; nothing is synthesized")?;
+    until_answered(
+        "the first run: synthesize what is missing, validate, execute (a human approves)",
+    )?;
+    until_answered(
+        "the second run: the capability the first one made is found; nothing is synthesized",
+    )?;
     kiln(&["--home", &sp, "plans", "list"]);
     kiln(&["--home", &sp, "chain", "show", "--kind", "synthesis"]);
     kiln(&["--home", &sp, "chain", "show", "--kind", "decision"]);

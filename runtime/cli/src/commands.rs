@@ -342,10 +342,12 @@ fn cap(action: CapAction, dir: &Path) -> Done {
             Ok(Reply::shown(show::diff(&id, &d)))
         }),
         CapAction::Rollback { id, to } => kernel(dir, |k| {
-            Ok(Reply::shown(match k.rollback_as_human(&id, to.as_deref())? {
-                kiln_kernel::kernel::Rollback::Moved(m) => show::moved(&id, &m),
-                kiln_kernel::kernel::Rollback::Deactivated(d) => show::deactivated(&d),
-            }))
+            Ok(Reply::shown(
+                match k.rollback_as_human(&id, to.as_deref())? {
+                    kiln_kernel::kernel::Rollback::Moved(m) => show::moved(&id, &m),
+                    kiln_kernel::kernel::Rollback::Deactivated(d) => show::deactivated(&d),
+                },
+            ))
         }),
     }
 }

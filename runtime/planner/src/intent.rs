@@ -135,7 +135,7 @@ fn other_constant(step: &Step, rows: &[Value], k: usize) -> Option<Value> {
                 .into_iter()
                 .filter(|v| matches!(v, Value::Int(_) | Value::Float(_)))
                 .collect();
-            ns.sort_by(|a, b| rtfs::order::compare(a, b));
+            ns.sort_by(rtfs::order::compare);
             (!ns.is_empty()).then(|| ns[ns.len() / 2].clone())
         }
         _ => None,

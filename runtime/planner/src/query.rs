@@ -445,7 +445,7 @@ impl Query {
                 }
             }
             (None, None) => {
-                if !(matches!(self.metric, Metric::Rows) && !steps.is_empty()) {
+                if !matches!(self.metric, Metric::Rows) || steps.is_empty() {
                     push(&mut steps, Step::Compute(self.metric.clone()), vec![rows]);
                 }
             }

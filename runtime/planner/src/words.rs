@@ -110,7 +110,7 @@ const ABBREVIATIONS: &[(&str, &str)] = &[
 
 /// The words of a field or dataset name (`unit_price` → `unit`, `price`).
 pub fn name_words(name: &str) -> Vec<String> {
-    name.split(|c: char| c == '_' || c == '-' || c == ' ' || c == '.')
+    name.split(['_', '-', ' ', '.'])
         .filter(|w| !w.is_empty())
         .flat_map(split_camel)
         .map(|w| w.to_lowercase())
