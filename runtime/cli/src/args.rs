@@ -56,6 +56,20 @@ pub enum Command {
         #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
         trust: Option<u8>,
     },
+    /// Find a program by example (the offline synthesizer alone, no home): SPEC is an RTFS
+    /// map `{:params [[name schema] …] :examples [{:args [...] :out v} …]}`, with optional
+    /// `:description` and `:output-schema`.
+    Synth {
+        /// The spec file.
+        spec: PathBuf,
+        /// Nodes the search may explore (default: the constitution's default
+        /// `:synthesis-nodes`).
+        #[arg(long)]
+        nodes: Option<u64>,
+        /// Evaluation steps per candidate run on one example (default `:synthesis-steps`).
+        #[arg(long)]
+        steps: Option<u64>,
+    },
     /// An interactive RTFS session: multi-line forms, history, definitions persist.
     Repl,
     /// Capabilities: install, list.

@@ -33,7 +33,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn shown((lines, value): Shown) -> Reply {
+    pub(crate) fn shown((lines, value): Shown) -> Reply {
         Reply {
             stdout: lines,
             stderr: String::new(),
@@ -74,11 +74,11 @@ impl From<kiln_store::StoreError> for Failure {
     }
 }
 
-fn invalid(message: String) -> Failure {
+pub(crate) fn invalid(message: String) -> Failure {
     Failure::Kernel(KernelError::Invalid(message))
 }
 
-type Done = Result<Reply, Failure>;
+pub(crate) type Done = Result<Reply, Failure>;
 
 /// Runs a parsed command line and prints what it produced.
 pub fn run(cli: Cli) -> ExitCode {
@@ -106,6 +106,10 @@ pub fn run(cli: Cli) -> ExitCode {
             trust,
             Some(&data),
         ),
+        Command::Synth { spec, nodes, steps } => match read(&spec) {
+            Ok(text) => crate::synth::synth(&spec.display().to_string(), &text, nodes, steps),
+            Err(e) => Err(e),
+        },
         Command::Repl => match crate::repl::repl(cli.home) {
             Ok(()) => Ok(Reply::shown((Vec::new(), Json::Null))),
             Err(e) => Err(invalid(e)),
@@ -203,7 +207,7 @@ pub fn eval_expr(src: &str, time_limit_ms: u64) -> Result<rtfs::Value, rtfs::Err
     rtfs::Interpreter::default().run(&program, &mut host)
 }
 
-fn rtfs_failure(e: &rtfs::Error, source: (&str, &str)) -> Failure {
+pub(crate) fn rtfs_failure(e: &rtfs::Error, source: (&str, &str)) -> Failure {
     let d = Diagnostic::of(e);
     Failure::Rendered {
         text: render(&d, Some(source)),

@@ -11,6 +11,7 @@ pub mod output;
 pub mod repl;
 pub mod report;
 pub mod show;
+pub mod synth;
 
 pub use args::Cli;
 pub use commands::run;

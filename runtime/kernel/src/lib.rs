@@ -39,6 +39,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use error::{Blocked, KernelError, Result};
+/// The offline synthesizer, as `kiln synth` and `planner.synthesize_capability` use it.
+pub use kiln_synth as synth;
 pub use runtime::Runtime;
 
 /// Opens the home at `dir` for a command that changes it (creating it): the kernel, the

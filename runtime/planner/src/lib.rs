@@ -25,6 +25,7 @@ pub mod error;
 pub mod generate;
 pub mod inspect;
 pub mod intent;
+pub mod program;
 pub mod query;
 pub mod reader;
 pub mod resolve;

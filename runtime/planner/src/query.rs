@@ -182,7 +182,7 @@ fn metric_of(m: &Metric, rows: &str) -> String {
         Metric::Count => format!("(count {rows})"),
         Metric::Sum(f) => format!("(reduce + 0 (keep {} {rows}))", kw(f)),
         Metric::Avg(f) => format!(
-            "(let [xs (keep {} {rows})] (if (empty? xs) nil (/ (float (reduce + 0 xs)) (count xs))))",
+            "(let [xs (keep {} {rows})] (if (empty? xs) nil (float (/ (reduce + 0 xs) (count xs)))))",
             kw(f)
         ),
         Metric::Min(f) => format!(

@@ -44,9 +44,8 @@ fn main() {
             other => file = Some(PathBuf::from(other)),
         }
     }
-    let file = file.unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/pbe-tasks.tsv")
-    });
+    let file = file
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/pbe-tasks.tsv"));
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
         eprintln!("cannot read {}: {e}", file.display());
         std::process::exit(2);
@@ -230,7 +229,10 @@ fn to_json(file: &std::path::Path, rows: &[Row], budget: Budget) -> serde_json::
     };
     let mut per_tier = serde_json::Map::new();
     for t in tiers(rows) {
-        per_tier.insert(t.clone(), agg(rows.iter().filter(|r| r.task.tier == t).collect()));
+        per_tier.insert(
+            t.clone(),
+            agg(rows.iter().filter(|r| r.task.tier == t).collect()),
+        );
     }
     json!({
         "file": file.display().to_string(),

@@ -57,6 +57,9 @@ pub(crate) enum Arg {
     B(Op),
     /// A keyword constant of the same scope passed as a function.
     K(TermId),
+    /// A map-valued variable of the same scope passed as a function (`(sort-by m ks)`: each
+    /// item's value in the map).
+    M(TermId),
 }
 
 /// How a term is built.
@@ -229,7 +232,10 @@ impl Scope {
 
     /// The lambda scope for items of a kind, if made.
     pub(crate) fn lambda_for(&self, kind: Kind) -> Option<ScopeId> {
-        self.lambdas.iter().find(|(k, _)| *k == kind).map(|(_, s)| *s)
+        self.lambdas
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, s)| *s)
     }
 }
 
@@ -281,7 +287,10 @@ pub(crate) fn probes(s: &Scope, kind: Kind, max_size: usize) -> Vec<(u32, V)> {
         if t.size as usize > max_size {
             continue;
         }
-        for (p, proj) in [Proj::Items, Proj::Vals, Proj::Keys].into_iter().enumerate() {
+        for (p, proj) in [Proj::Items, Proj::Vals, Proj::Keys]
+            .into_iter()
+            .enumerate()
+        {
             if t.items[p] != kind {
                 continue;
             }
@@ -380,6 +389,10 @@ fn fun_of<'a>(
         Arg::T(_) => None,
         Arg::B(op) => Some(Fun::B(op)),
         Arg::K(k) => Some(Fun::K(&s.terms[k as usize].vals[0])),
+        Arg::M(m) => match s.terms[m as usize].expr {
+            Expr::Var(i) => env.get(i as usize).map(Fun::M),
+            _ => None,
+        },
         Arg::L { scope, body } => Some(Fun::L(Lambda {
             scopes,
             scope: scope as usize,
@@ -439,11 +452,12 @@ pub(crate) fn grow(s: &mut Scope, level: usize, g: &mut Growth<'_>) -> Grown {
         if s.depth < comp.min_depth {
             continue;
         }
-        let own = 1 + if g.unidentifiable.contains(&comp.op) {
-            g.penalty as usize
-        } else {
-            0
-        };
+        let own = comp.cost as usize
+            + if g.unidentifiable.contains(&comp.op) {
+                g.penalty as usize
+            } else {
+                0
+            };
         if level < own + n {
             continue;
         }
@@ -457,17 +471,37 @@ pub(crate) fn grow(s: &mut Scope, level: usize, g: &mut Growth<'_>) -> Grown {
             enumerate(s, comp, sizes, level as u8, g, &mut lv);
         });
         if TRACE && lv.nodes - before > 2000 {
-            eprintln!("  depth {} envs {} level {level} {:?}: {}", s.depth, s.envs.len(), comp.op, lv.nodes - before);
+            eprintln!(
+                "  depth {} envs {} level {level} {:?}: {}",
+                s.depth,
+                s.envs.len(),
+                comp.op,
+                lv.nodes - before
+            );
         }
         if let Some(stop) = lv.stop {
             if TRACE {
-                eprintln!("scope depth {} names {:?} envs {} level {level}: {} nodes, {} terms STOP {stop:?}", s.depth, s.names, s.envs.len(), lv.nodes, s.terms.len());
+                eprintln!(
+                    "scope depth {} names {:?} envs {} level {level}: {} nodes, {} terms STOP {stop:?}",
+                    s.depth,
+                    s.names,
+                    s.envs.len(),
+                    lv.nodes,
+                    s.terms.len()
+                );
             }
             return stop;
         }
     }
     if TRACE {
-        eprintln!("scope depth {} names {:?} envs {} level {level}: {} nodes, {} terms", s.depth, s.names, s.envs.len(), lv.nodes, s.terms.len());
+        eprintln!(
+            "scope depth {} names {:?} envs {} level {level}: {} nodes, {} terms",
+            s.depth,
+            s.names,
+            s.envs.len(),
+            lv.nodes,
+            s.terms.len()
+        );
     }
     s.level = level;
     Grown::Done
@@ -597,7 +631,10 @@ fn slot_list(s: &Scope, comp: &Component, slot: Slot, size: usize) -> Vec<Arg> {
     match slot {
         Slot::Val(k) | Slot::Coll(k, _) => s.of(size, k).into_iter().map(Arg::T).collect(),
         Slot::Lit(k) => s.consts(k).into_iter().map(Arg::T).collect(),
-        Slot::F2 => ops::f2_builtins(comp.op).iter().map(|&o| Arg::B(o)).collect(),
+        Slot::F2 => ops::f2_builtins(comp.op)
+            .iter()
+            .map(|&o| Arg::B(o))
+            .collect(),
         // `update`'s function: builtins only.
         Slot::F1 => F1_BUILTINS.iter().map(|&o| Arg::B(o)).collect(),
     }
@@ -614,7 +651,18 @@ fn f1_list(
     size: usize,
 ) -> Vec<Arg> {
     if size == 1 {
-        let mut out: Vec<Arg> = s.consts(crate::value::kinds::KW).into_iter().map(Arg::K).collect();
+        let mut out: Vec<Arg> = s
+            .consts(crate::value::kinds::KW)
+            .into_iter()
+            .map(Arg::K)
+            .collect();
+        // Map-valued variables, as lookups of each item.
+        out.extend(
+            s.of(1, crate::value::kinds::MAP)
+                .into_iter()
+                .filter(|&t| matches!(s.terms[t as usize].expr, Expr::Var(_)))
+                .map(Arg::M),
+        );
         let predicates_only = comp.returns == crate::value::kinds::TRUTH;
         out.extend(
             F1_BUILTINS
@@ -680,7 +728,7 @@ fn attempt(
     let mut uses = 0u64;
     for a in &args[..n] {
         match *a {
-            Arg::T(t) => uses |= s.terms[t as usize].uses,
+            Arg::T(t) | Arg::M(t) => uses |= s.terms[t as usize].uses,
             Arg::L { scope, body } => {
                 let cs = &g.scopes[scope as usize];
                 let own = cs.own_slot().map_or(0, |o| 1u64 << o);
@@ -693,11 +741,11 @@ fn attempt(
         return;
     }
     let same_kind = comp.same_kind || (comp.op == Op::Vector2 && s.depth == 0);
-    if same_kind
-        && let (Arg::T(a), Arg::T(b)) = (args[0], args[1])
-    {
+    if same_kind && let (Arg::T(a), Arg::T(b)) = (args[0], args[1]) {
         let (ka, kb) = (s.terms[a as usize].kind, s.terms[b as usize].kind);
-        if ka != kb && !matches!(ka, Kind::Mixed | Kind::Num) && !matches!(kb, Kind::Mixed | Kind::Num)
+        if ka != kb
+            && !matches!(ka, Kind::Mixed | Kind::Num)
+            && !matches!(kb, Kind::Mixed | Kind::Num)
         {
             return;
         }
@@ -766,7 +814,7 @@ fn attempt(
     for a in &args[..n] {
         nodes += match *a {
             Arg::T(t) => s.terms[t as usize].nodes,
-            Arg::K(_) | Arg::B(_) => 1,
+            Arg::K(_) | Arg::B(_) | Arg::M(_) => 1,
             Arg::L { scope, body } => 1 + g.scopes[scope as usize].terms[body as usize].nodes,
         };
     }
@@ -800,7 +848,7 @@ pub(crate) fn render_expr(scopes: &[Scope], sid: ScopeId, expr: &Expr, vals: &[V
                 .iter()
                 .map(|a| match *a {
                     Arg::T(t) => render(scopes, sid, t),
-                    Arg::K(k) => render(scopes, sid, k),
+                    Arg::K(k) | Arg::M(k) => render(scopes, sid, k),
                     Arg::B(op) => ops::fn_name(op).to_string(),
                     Arg::L { scope, body } => {
                         let cs = &scopes[scope as usize];
@@ -815,6 +863,7 @@ pub(crate) fn render_expr(scopes: &[Scope], sid: ScopeId, expr: &Expr, vals: &[V
             match op {
                 Op::KeyGet => format!("({} {})", parts[0], parts[1]),
                 Op::SortDesc => format!("(sort > {})", parts[0]),
+                Op::Mean => format!("(float (/ (reduce + 0 {x}) (count {x})))", x = parts[0]),
                 Op::SortByDesc => format!("(sort-by {} > {})", parts[0], parts[1]),
                 _ => {
                     let head = COMPONENTS

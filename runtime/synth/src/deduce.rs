@@ -26,7 +26,9 @@ impl Want {
     pub(crate) fn matches(&self, vals: &[V]) -> bool {
         match self {
             Want::Exact(w) => w.len() == vals.len() && w.iter().zip(vals).all(|(a, b)| a == b),
-            Want::Truthy(w) => w.len() == vals.len() && w.iter().zip(vals).all(|(a, b)| *a == b.truthy()),
+            Want::Truthy(w) => {
+                w.len() == vals.len() && w.iter().zip(vals).all(|(a, b)| *a == b.truthy())
+            }
         }
     }
 }
@@ -144,7 +146,9 @@ fn maps(vals: &[V]) -> Option<Vec<&[(V, V)]>> {
 
 /// Sorts (env, item, want) triples and merges equal pairs; None when one pair wants two
 /// different things (no function does that).
-fn lambda_child<W: PartialEq + Clone>(mut triples: Vec<(u32, V, W)>) -> Option<(Vec<(u32, V)>, Vec<W>)> {
+fn lambda_child<W: PartialEq + Clone>(
+    mut triples: Vec<(u32, V, W)>,
+) -> Option<(Vec<(u32, V)>, Vec<W>)> {
     triples.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     let mut pairs: Vec<(u32, V)> = Vec::with_capacity(triples.len());
     let mut wants: Vec<W> = Vec::with_capacity(triples.len());
@@ -213,7 +217,12 @@ fn filter_rule(ws: &[&[V]], cs: &[&[V]], out: &mut Vec<Proposal>) {
     let mut triples = Vec::new();
     for (e, (w, c)) in ws.iter().zip(cs).enumerate() {
         let keep: Vec<bool> = c.iter().map(|x| w.contains(x)).collect();
-        let filtered: Vec<&V> = c.iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
+        let filtered: Vec<&V> = c
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(x, _)| x)
+            .collect();
         if filtered.len() != w.len() || filtered.iter().zip(w.iter()).any(|(a, b)| *a != b) {
             return;
         }
@@ -422,4 +431,3 @@ pub(crate) fn wrap(rule: Rule, coll: &str, var: &str, keys: &[V], parts: &[Strin
         _ => format!("({} (fn [{var}] {}) {coll})", rule.head(), parts[0]),
     }
 }
-

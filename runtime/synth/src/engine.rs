@@ -10,7 +10,7 @@
 use std::rc::Rc;
 
 use crate::bank::{
-    self, Expr, Growth, Grown, MAX_LAMBDA_DEPTH, Scope, ScopeId, TermId, DEDUCE_MAX, probes,
+    self, DEDUCE_MAX, Expr, Grown, Growth, MAX_LAMBDA_DEPTH, Scope, ScopeId, TermId, probes,
     render, render_expr,
 };
 use crate::constants::constants;
@@ -53,7 +53,7 @@ pub(crate) enum Part {
 
 /// One level of one scope may use at most this fraction of the budget (and a quarter of
 /// what is left).
-const LEVEL_SHARE: u64 = 16;
+const LEVEL_SHARE: u64 = 4;
 
 /// The cost taken off a solution that splits the spec's output item by item over a parameter
 /// (`filter`, `remove`, `mapcat`, `group-by`): that the output is, in every example, exactly
@@ -69,7 +69,11 @@ impl Engine {
     /// An engine for a checked spec.
     pub(crate) fn new(spec: &Spec, budget: Budget) -> Engine {
         let consts = constants(spec);
-        let names: Vec<Rc<str>> = spec.params.iter().map(|(n, _)| Rc::from(n.as_str())).collect();
+        let names: Vec<Rc<str>> = spec
+            .params
+            .iter()
+            .map(|(n, _)| Rc::from(n.as_str()))
+            .collect();
         let envs: Vec<Rc<[V]>> = spec
             .examples
             .iter()
@@ -258,7 +262,9 @@ impl Engine {
         let s = &self.scopes[sid];
         for (i, t) in s.terms.iter().enumerate() {
             if !t.dead && target.want.matches(&t.vals) {
-                target.hits.push((t.size, t.nodes, t.uses, Hit::Term(i as TermId)));
+                target
+                    .hits
+                    .push((t.size, t.nodes, t.uses, Hit::Term(i as TermId)));
             }
         }
         let small: Vec<TermId> = s
@@ -320,7 +326,10 @@ impl Engine {
                 Child::Lambda { pairs, want } => {
                     let cs = self.deduced_scope(sid, pairs);
                     let child = self.add_target(cs, want, depth + 1);
-                    let split = matches!(p.rule, Rule::Filter | Rule::Remove | Rule::Mapcat | Rule::GroupBy);
+                    let split = matches!(
+                        p.rule,
+                        Rule::Filter | Rule::Remove | Rule::Mapcat | Rule::GroupBy
+                    );
                     Deduction {
                         rule: p.rule,
                         coll: t,
@@ -328,7 +337,11 @@ impl Engine {
                         keys: Vec::new(),
                         overhead: 2 + size,
                         overhead_nodes: 2 + nodes,
-                        bonus: if depth == 0 && split && on_param { SPLIT_BONUS } else { 0 },
+                        bonus: if depth == 0 && split && on_param {
+                            SPLIT_BONUS
+                        } else {
+                            0
+                        },
                     }
                 }
                 Child::Same { keys, wants } => {
@@ -348,7 +361,12 @@ impl Engine {
                 }
             };
             if crate::bank::TRACE {
-                eprintln!("deduce target {target} (depth {depth}) {:?} over {} -> {:?}", d.rule, render(&self.scopes, sid, t), d.children);
+                eprintln!(
+                    "deduce target {target} (depth {depth}) {:?} over {} -> {:?}",
+                    d.rule,
+                    render(&self.scopes, sid, t),
+                    d.children
+                );
             }
             self.targets[target].deductions.push(d);
         }
@@ -439,7 +457,10 @@ impl Engine {
         }
         let child = d.children[0];
         let cs = self.targets[child].scope;
-        let var = self.scopes[cs].names.last().map_or("x".into(), |n| n.to_string());
+        let var = self.scopes[cs]
+            .names
+            .last()
+            .map_or("x".into(), |n| n.to_string());
         let bodies: Vec<Sol> = match child_part {
             None => self.solutions(child, rest),
             Some(p) => (*self.part(child, rest, p)).clone(),
@@ -491,7 +512,13 @@ impl Engine {
                                 return;
                             }
                             out.push(Sol {
-                                src: wrap(Rule::Assoc, coll, "", &d.keys, &[x.src.clone(), y.src.clone()]),
+                                src: wrap(
+                                    Rule::Assoc,
+                                    coll,
+                                    "",
+                                    &d.keys,
+                                    &[x.src.clone(), y.src.clone()],
+                                ),
                                 nodes: d.overhead_nodes + x.nodes + y.nodes,
                                 uses: coll_uses | x.uses | y.uses,
                             });

@@ -237,12 +237,9 @@ fn float(b: Bounds, rng: &mut Rng) -> Value {
 /// The record schema under an element schema (through `[:and …]`), if it is one.
 fn record(t: &Schema) -> Option<Vec<(&Value, bool, &Schema)>> {
     match t {
-        Schema::MapEntries { entries, .. } => Some(
-            entries
-                .iter()
-                .map(|(k, o, s)| (k, *o, sch(s)))
-                .collect(),
-        ),
+        Schema::MapEntries { entries, .. } => {
+            Some(entries.iter().map(|(k, o, s)| (k, *o, sch(s))).collect())
+        }
         Schema::And(parts) => parts.first().and_then(|p| record(sch(p))),
         _ => None,
     }

@@ -38,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accept;
 mod bank;
 mod check;
 mod constants;

@@ -16,6 +16,8 @@ use crate::value::{FxMap, Kinds, V, kinds, num_cmp, to_str};
 pub(crate) enum Op {
     // Sequences.
     Count,
+    /// The arithmetic mean of numbers, a float: printed `(float (/ (reduce + 0 X) (count X)))`.
+    Mean,
     First,
     Second,
     Last,
@@ -74,7 +76,6 @@ pub(crate) enum Op {
     NotEq,
     Lt,
     Le,
-    Gt,
     Not,
     IsNil,
     IsSome,
@@ -176,6 +177,9 @@ pub(crate) struct Component {
     /// Lambda nesting at which the component is first used (building a pair is a step inside
     /// a lambda, `(fn [x] [x x])`, more than a result).
     pub min_depth: u8,
+    /// What the application itself costs in the search's size order (its arguments add
+    /// theirs): 1, more for a component that stands for a larger RTFS expression.
+    pub cost: u8,
 }
 
 use Slot::{Coll, F1, F2, Lit, Val};
@@ -191,6 +195,7 @@ const fn c(op: Op, head: &'static str, slots: &'static [Slot]) -> Component {
         lambdas: Lambdas::None,
         returns: ANY,
         min_depth: 0,
+        cost: 1,
     }
 }
 
@@ -255,6 +260,11 @@ pub(crate) static COMPONENTS: &[Component] = &[
     hof(Op::Map, "map", &[F1, ITEMS], Lambdas::Any),
     pred(Op::Filter, "filter", &[F1, ITEMS]),
     c(Op::Count, "count", &[Val(SEQABLE)]),
+    // An aggregate of the field, one component: the mean of numbers (its RTFS is larger).
+    Component {
+        cost: 2,
+        ..c(Op::Mean, "mean", &[Val(SEQ)])
+    },
     c(Op::First, "first", &[Val(SEQABLE)]),
     c(Op::Last, "last", &[Val(SEQABLE)]),
     c(Op::Rest, "rest", &[Val(SEQABLE)]),
@@ -277,7 +287,12 @@ pub(crate) static COMPONENTS: &[Component] = &[
     c(Op::Lt, "<", &[Val(NUM), Val(NUM)]),
     c(Op::Le, "<=", &[Val(NUM), Val(NUM)]),
     hof(Op::Apply, "apply", &[F2, Val(SEQ)], Lambdas::None),
-    hof(Op::Reduce3, "reduce", &[F2, Lit(NUM), Val(SEQ)], Lambdas::None),
+    hof(
+        Op::Reduce3,
+        "reduce",
+        &[F2, Lit(NUM), Val(SEQ)],
+        Lambdas::None,
+    ),
     pred(Op::Remove, "remove", &[F1, ITEMS]),
     hof(Op::SortBy, "sort-by", &[F1, ITEMS], Lambdas::Own),
     hof_returning(Op::SortByDesc, "sort-by", &[F1, ITEMS], Lambdas::Own, NUM),
@@ -289,7 +304,13 @@ pub(crate) static COMPONENTS: &[Component] = &[
         &[Coll(MAP, Proj::Vals), F1],
         Lambdas::Any,
     ),
-    hof_returning(Op::Mapcat, "mapcat", &[F1, ITEMS], Lambdas::Own, SEQ | MAP | NIL | MIXED),
+    hof_returning(
+        Op::Mapcat,
+        "mapcat",
+        &[F1, ITEMS],
+        Lambdas::Own,
+        SEQ | MAP | NIL | MIXED,
+    ),
     pred(Op::Some, "some", &[F1, ITEMS]),
     pred(Op::Every, "every?", &[F1, ITEMS]),
     pred(Op::NotAny, "not-any?", &[F1, ITEMS]),
@@ -306,7 +327,12 @@ pub(crate) static COMPONENTS: &[Component] = &[
     c(Op::Zipmap, "zipmap", &[Val(SEQ), Val(SEQ)]),
     c(Op::Dissoc, "dissoc", &[Val(MAP), Lit(KEY)]),
     c(Op::Assoc, "assoc", &[Val(MAP), Lit(KEY), Val(ANY)]),
-    hof(Op::Update, "update", &[Val(MAP), Lit(KEY), F1], Lambdas::None),
+    hof(
+        Op::Update,
+        "update",
+        &[Val(MAP), Lit(KEY), F1],
+        Lambdas::None,
+    ),
     c(Op::Merge, "merge", &[Val(MAP), Val(MAP)]),
     c(Op::Repeat, "repeat", &[Val(INT), Val(ANY)]),
     inner(Op::Vector1, "vector", &[Val(ANY)]),
@@ -410,10 +436,6 @@ pub(crate) fn is_predicate(op: Op) -> bool {
     )
 }
 
-/// Operations whose effect could be invisible in the examples (see
-/// `Engine::unidentifiable`).
-pub(crate) static REORDERINGS: &[Op] = &[Op::Sort, Op::SortDesc, Op::Distinct, Op::Reverse];
-
 /// The builtins a two-argument slot of `op` may take.
 pub(crate) fn f2_builtins(op: Op) -> &'static [Op] {
     match op {
@@ -449,7 +471,6 @@ pub(crate) fn fn_name(op: Op) -> &'static str {
         Op::Vector1 | Op::Vector2 => "vector",
         Op::Identity => "identity",
         Op::IsSome => "some?",
-        Op::Gt => ">",
         other => COMPONENTS
             .iter()
             .find(|c| c.op == other)
@@ -462,7 +483,7 @@ pub(crate) fn fn_name(op: Op) -> &'static str {
 pub(crate) fn uses() -> Vec<(&'static str, usize)> {
     let mut out: Vec<(&'static str, usize)> = COMPONENTS
         .iter()
-        .filter(|c| c.op != Op::KeyGet)
+        .filter(|c| !matches!(c.op, Op::KeyGet | Op::Mean))
         .map(|c| {
             let n = c.slots.len() + usize::from(matches!(c.op, Op::SortDesc | Op::SortByDesc));
             (c.head, n)
@@ -505,6 +526,8 @@ pub(crate) enum Fun<'a> {
     K(&'a V),
     /// A lambda of the search.
     L(crate::bank::Lambda<'a>),
+    /// A map as a function: the value at its argument.
+    M(&'a V),
 }
 
 impl Fun<'_> {
@@ -513,6 +536,7 @@ impl Fun<'_> {
         match self {
             Fun::B(op) => eval(*op, cx, &[A::V(x)]),
             Fun::K(k) => key_get(k, x),
+            Fun::M(m) => key_get(x, m),
             Fun::L(l) => l.call(cx, x),
         }
     }
@@ -694,6 +718,28 @@ fn whole_to_int(f: f64) -> V {
     }
 }
 
+/// `(float (/ (reduce + 0 xs) (count xs)))`: an error when `xs` is empty or holds a
+/// non-number (as in RTFS), else a float.
+fn mean(v: &V) -> V {
+    let V::Seq(xs) = v else {
+        return V::Err;
+    };
+    if xs.is_empty() || !xs.iter().all(is_num) {
+        return V::Err;
+    }
+    let mut total = V::Int(0);
+    for x in xs.iter() {
+        total = arith(Op::Add, &total, x);
+        if matches!(total, V::Err) {
+            return V::Err;
+        }
+    }
+    match div(&total, &V::Int(xs.len() as i64)) {
+        V::Int(i) => V::Float(i as f64),
+        other => other,
+    }
+}
+
 fn div(a: &V, b: &V) -> V {
     if !is_num(a) || !is_num(b) || is_zero(b) {
         return V::Err;
@@ -718,7 +764,11 @@ pub(crate) fn items(v: &V) -> Option<Cow<'_, [V]>> {
                 .map(|(k, x)| V::seq(vec![k.clone(), x.clone()]))
                 .collect(),
         ),
-        V::Str(s) => Cow::Owned(s.chars().map(|c| V::str(c.encode_utf8(&mut [0; 4]))).collect()),
+        V::Str(s) => Cow::Owned(
+            s.chars()
+                .map(|c| V::str(c.encode_utf8(&mut [0; 4])))
+                .collect(),
+        ),
         _ => return None,
     })
 }
@@ -776,7 +826,12 @@ fn subs(s: &str, start: i64, end: Option<i64>) -> V {
     if start < 0 || start as usize > n || end < start || end as usize > n {
         return V::Err;
     }
-    V::str(&s.chars().skip(start as usize).take((end - start) as usize).collect::<String>())
+    V::str(
+        &s.chars()
+            .skip(start as usize)
+            .take((end - start) as usize)
+            .collect::<String>(),
+    )
 }
 
 fn assoc1(m: &V, k: &V, x: &V) -> V {
@@ -842,7 +897,10 @@ fn sort_by_keys(items: &[V], keys: Vec<V>) -> Vec<V> {
 
 /// A stable sort from the largest number down (`(sort > …)`); None when a key is not a number.
 fn sort_desc(items: &[V], keys: &[V]) -> Option<Vec<V>> {
-    if keys.iter().any(|k| !is_num(k) || matches!(k, V::Float(f) if f.is_nan())) {
+    if keys
+        .iter()
+        .any(|k| !is_num(k) || matches!(k, V::Float(f) if f.is_nan()))
+    {
         return None;
     }
     let mut idx: Vec<usize> = (0..items.len()).collect();
@@ -888,10 +946,14 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
     };
     match op {
         Op::Count => count_of(v(0)).map_or(V::Err, |n| V::Int(n as i64)),
+        Op::Mean => mean(v(0)),
         Op::Empty => count_of(v(0)).map_or(V::Err, |n| bool_v(n == 0)),
         Op::First => match v(0) {
             V::Seq(xs) => xs.first().cloned().unwrap_or(V::Nil),
-            V::Str(s) => s.chars().next().map_or(V::Nil, |c| V::str(c.encode_utf8(&mut [0; 4]))),
+            V::Str(s) => s
+                .chars()
+                .next()
+                .map_or(V::Nil, |c| V::str(c.encode_utf8(&mut [0; 4]))),
             V::Map(m) => m
                 .first()
                 .map_or(V::Nil, |(k, x)| V::seq(vec![k.clone(), x.clone()])),
@@ -954,7 +1016,12 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
                 if !cx.charge(it.len()) {
                     return V::Err;
                 }
-                V::map_from(counts.into_iter().map(|(k, n)| (k.clone(), V::Int(n))).collect())
+                V::map_from(
+                    counts
+                        .into_iter()
+                        .map(|(k, n)| (k.clone(), V::Int(n)))
+                        .collect(),
+                )
             }
             None => V::Err,
         },
@@ -1049,7 +1116,9 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
         },
         Op::Conj => conj1(v(0), v(1)),
         Op::Into => {
-            let Some(from) = items(v(1)) else { return V::Err };
+            let Some(from) = items(v(1)) else {
+                return V::Err;
+            };
             if !cx.charge(from.len()) {
                 return V::Err;
             }
@@ -1103,10 +1172,10 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
                     cx.clamped = true;
                 }
                 V::map_from(
-                ks.iter()
-                    .zip(vs.iter())
-                    .map(|(k, x)| (k.clone(), x.clone()))
-                    .collect(),
+                    ks.iter()
+                        .zip(vs.iter())
+                        .map(|(k, x)| (k.clone(), x.clone()))
+                        .collect(),
                 )
             }
             _ => V::Err,
@@ -1149,13 +1218,21 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
                 (V::Int(x), V::Int(y), Op::Quot) => x.checked_div(*y).map_or(V::Err, V::Int),
                 (V::Int(x), V::Int(y), _) => {
                     let r = x.checked_rem(*y).unwrap_or(0);
-                    V::Int(if r != 0 && ((r < 0) != (*y < 0)) { r + y } else { r })
+                    V::Int(if r != 0 && ((r < 0) != (*y < 0)) {
+                        r + y
+                    } else {
+                        r
+                    })
                 }
                 (_, _, Op::Quot) => V::Float((f64_of(a) / f64_of(b)).trunc()),
                 _ => {
                     let (x, y) = (f64_of(a), f64_of(b));
                     let r = x % y;
-                    V::Float(if r != 0.0 && ((r < 0.0) != (y < 0.0)) { r + y } else { r })
+                    V::Float(if r != 0.0 && ((r < 0.0) != (y < 0.0)) {
+                        r + y
+                    } else {
+                        r
+                    })
                 }
             }
         }
@@ -1194,7 +1271,7 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
         }
         Op::Eq => bool_v(v(0) == v(1)),
         Op::NotEq => bool_v(v(0) != v(1)),
-        Op::Lt | Op::Le | Op::Gt => {
+        Op::Lt | Op::Le => {
             let (a, b) = (v(0), v(1));
             if !is_num(a) || !is_num(b) {
                 return V::Err;
@@ -1202,8 +1279,7 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
             bool_v(match (num_cmp(a, b), op) {
                 (None, _) => false,
                 (Some(o), Op::Lt) => o == Ordering::Less,
-                (Some(o), Op::Le) => o != Ordering::Greater,
-                (Some(o), _) => o == Ordering::Greater,
+                (Some(o), _) => o != Ordering::Greater,
             })
         }
         Op::Not => bool_v(!v(0).truthy()),
@@ -1229,7 +1305,9 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
                 Op::Capitalize => {
                     let mut c = s.chars();
                     match c.next() {
-                        Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+                        Some(f) => {
+                            f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase()
+                        }
                         None => String::new(),
                     }
                 }
@@ -1298,7 +1376,9 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return V::Nil;
                 }
-                t.trim_start_matches('+').parse::<i64>().map_or(V::Nil, V::Int)
+                t.trim_start_matches('+')
+                    .parse::<i64>()
+                    .map_or(V::Nil, V::Int)
             }
             V::Int(i) => V::Int(*i),
             _ => V::Err,
@@ -1322,7 +1402,9 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
             each(op, cx, fun, &it)
         }
         Op::UpdateVals | Op::UpdateKeys => {
-            let Some(m) = map_arg(v(0)) else { return V::Err };
+            let Some(m) = map_arg(v(0)) else {
+                return V::Err;
+            };
             let Some(fun) = f(1) else { return V::Err };
             let mut out = Vec::with_capacity(m.len());
             for (k, x) in m {
@@ -1393,7 +1475,9 @@ pub(crate) fn eval(op: Op, cx: &mut Cx, args: &[A<'_>]) -> V {
         }
         Op::Update => {
             let Some(fun) = f(2) else { return V::Err };
-            let Some(m) = map_arg(v(0)) else { return V::Err };
+            let Some(m) = map_arg(v(0)) else {
+                return V::Err;
+            };
             let old = V::map_get(m, v(1)).map_or(V::Nil, |i| m[i].1.clone());
             let r = fun.call1(cx, &old);
             if r.is_err() {
@@ -1440,7 +1524,9 @@ fn each(op: Op, cx: &mut Cx, fun: &Fun<'_>, it: &[V]) -> V {
             let mut out = Vec::new();
             for x in it {
                 let r = fun.call1(cx, x);
-                let Some(parts) = items(&r) else { return V::Err };
+                let Some(parts) = items(&r) else {
+                    return V::Err;
+                };
                 out.extend(parts.iter().cloned());
             }
             out_seq(cx, out)

@@ -52,7 +52,9 @@ pub struct Example {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     /// The spec is not a map.
-    #[error("a spec is a map {{:params [[name schema] …] :examples [{{:args [...] :out v}} …]}}, not {found}")]
+    #[error(
+        "a spec is a map {{:params [[name schema] …] :examples [{{:args [...] :out v}} …]}}, not {found}"
+    )]
     NotAMap { found: String },
     /// A required field is absent.
     #[error("{field} is missing")]
@@ -123,19 +125,30 @@ impl Spec {
         let mut params = Vec::new();
         for (i, p) in params_items.iter().enumerate() {
             let here = format!(":params[{i}]");
-            let pair = items(p)
-                .filter(|p| p.len() == 2)
-                .ok_or_else(|| invalid(&here, format!("a [name schema] pair is expected, not {}", print(p))))?;
+            let pair = items(p).filter(|p| p.len() == 2).ok_or_else(|| {
+                invalid(
+                    &here,
+                    format!("a [name schema] pair is expected, not {}", print(p)),
+                )
+            })?;
             let name = match &pair[0] {
                 Value::Symbol(s) => s.as_str().to_string(),
                 Value::Str(s) => s.to_string(),
-                other => return Err(invalid(&here, format!("the name must be a symbol, not {}", print(other)))),
+                other => {
+                    return Err(invalid(
+                        &here,
+                        format!("the name must be a symbol, not {}", print(other)),
+                    ));
+                }
             };
             if !rtfs::reader::is_valid_symbol_text(&name) || name.contains('/') || name == "fn" {
                 return Err(invalid(&here, format!("`{name}` cannot name a parameter")));
             }
             if params.iter().any(|(n, _): &(String, Value)| *n == name) {
-                return Err(invalid(&here, format!("the parameter `{name}` is named twice")));
+                return Err(invalid(
+                    &here,
+                    format!("the parameter `{name}` is named twice"),
+                ));
             }
             rtfs::schema::parse(&pair[1], true)
                 .map_err(|e| invalid(&here, format!("bad schema for `{name}`: {e}")))?;
@@ -144,7 +157,12 @@ impl Spec {
         let description = match field("description") {
             None | Some(Value::Nil) => None,
             Some(Value::Str(s)) => Some(s.to_string()),
-            Some(other) => return Err(invalid(":description", format!("a string is expected, not {}", print(&other)))),
+            Some(other) => {
+                return Err(invalid(
+                    ":description",
+                    format!("a string is expected, not {}", print(&other)),
+                ));
+            }
         };
         let output_schema = match field("output-schema") {
             None | Some(Value::Nil) => None,
@@ -153,17 +171,27 @@ impl Spec {
                 Some(s)
             }
         };
-        let ex_items = items(&examples_v)
-            .ok_or_else(|| invalid(":examples", "a vector of {:args [...] :out v} maps is expected"))?;
+        let ex_items = items(&examples_v).ok_or_else(|| {
+            invalid(
+                ":examples",
+                "a vector of {:args [...] :out v} maps is expected",
+            )
+        })?;
         let mut examples = Vec::new();
         for (i, e) in ex_items.iter().enumerate() {
             let here = format!(":examples[{i}]");
             let Value::Map(em) = e else {
-                return Err(invalid(&here, format!("a map {{:args [...] :out v}} is expected, not {}", print(e))));
+                return Err(invalid(
+                    &here,
+                    format!("a map {{:args [...] :out v}} is expected, not {}", print(e)),
+                ));
             };
             for (k, _) in em.entries().iter() {
                 if !matches!(k, Value::Keyword(n) if matches!(n.as_str(), "args" | "out")) {
-                    return Err(invalid(&here, format!("unknown key {} (an example has :args and :out)", print(k))));
+                    return Err(invalid(
+                        &here,
+                        format!("unknown key {} (an example has :args and :out)", print(k)),
+                    ));
                 }
             }
             let args_v = em
@@ -173,8 +201,9 @@ impl Spec {
                 .get(&Value::keyword("out"))
                 .cloned()
                 .ok_or_else(|| invalid(&here, ":out is missing"))?;
-            let args = items(args_v)
-                .ok_or_else(|| invalid(format!("{here} :args"), "a vector of arguments is expected"))?;
+            let args = items(args_v).ok_or_else(|| {
+                invalid(format!("{here} :args"), "a vector of arguments is expected")
+            })?;
             examples.push(Example { args, out });
         }
         let spec = Spec {
@@ -209,12 +238,18 @@ impl Spec {
             .iter()
             .enumerate()
             .map(|(i, (n, s))| {
-                rtfs::schema::parse(s, true)
-                    .map_err(|e| invalid(format!(":params[{i}]"), format!("bad schema for `{n}`: {e}")))
+                rtfs::schema::parse(s, true).map_err(|e| {
+                    invalid(
+                        format!(":params[{i}]"),
+                        format!("bad schema for `{n}`: {e}"),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         let out_schema = match &self.output_schema {
-            Some(s) => Some(rtfs::schema::parse(s, true).map_err(|e| invalid(":output-schema", e))?),
+            Some(s) => {
+                Some(rtfs::schema::parse(s, true).map_err(|e| invalid(":output-schema", e))?)
+            }
             None => None,
         };
         for (i, e) in self.examples.iter().enumerate() {
@@ -231,7 +266,10 @@ impl Spec {
             }
             for (j, (a, s)) in e.args.iter().zip(&schemas).enumerate() {
                 if !a.is_data() {
-                    return Err(invalid(format!("{here} :args[{j}]"), "only data values can be arguments"));
+                    return Err(invalid(
+                        format!("{here} :args[{j}]"),
+                        "only data values can be arguments",
+                    ));
                 }
                 if !rtfs::schema::valid(s, a) {
                     return Err(invalid(
@@ -246,7 +284,10 @@ impl Spec {
                 }
             }
             if !e.out.is_data() {
-                return Err(invalid(format!("{here} :out"), "only a data value can be a result"));
+                return Err(invalid(
+                    format!("{here} :out"),
+                    "only a data value can be a result",
+                ));
             }
             if let Some(s) = &out_schema
                 && !rtfs::schema::valid(s, &e.out)
@@ -263,7 +304,10 @@ impl Spec {
         for (i, a) in self.examples.iter().enumerate() {
             for (j, b) in self.examples.iter().enumerate().skip(i + 1) {
                 let same_args = a.args.len() == b.args.len()
-                    && a.args.iter().zip(&b.args).all(|(x, y)| rtfs::order::equal(x, y));
+                    && a.args
+                        .iter()
+                        .zip(&b.args)
+                        .all(|(x, y)| rtfs::order::equal(x, y));
                 if same_args && !rtfs::order::equal(&a.out, &b.out) {
                     return Err(SpecError::Contradictory {
                         first: i,

@@ -117,12 +117,11 @@ impl Task {
     /// further draws), with the reference's results.
     pub fn held_out(&self, seed: u64, n: usize) -> Result<Vec<(Vec<Value>, Value)>, TaskError> {
         let spec = self.spec()?;
-        let mut reference = Compiled::new(&self.reference, Limits::default()).map_err(|e| {
-            TaskError::Spec {
+        let mut reference =
+            Compiled::new(&self.reference, Limits::default()).map_err(|e| TaskError::Spec {
                 id: self.id.clone(),
                 message: format!("reference: {}", e.message()),
-            }
-        })?;
+            })?;
         let mut out = Vec::new();
         for args in crate::inputs::generate(&spec.params, seed, n * 20) {
             if out.len() == n {

@@ -62,15 +62,6 @@ impl Kind {
             _ => Mixed,
         }
     }
-
-    pub(crate) fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-
-    /// Whether this kind is in a set.
-    pub(crate) fn within(self, set: Kinds) -> bool {
-        set & self.bit() != 0
-    }
 }
 
 /// A set of kinds, as a bit mask.
@@ -78,7 +69,8 @@ pub(crate) type Kinds = u16;
 
 pub(crate) mod kinds {
     use super::Kind;
-    pub(crate) const NUM: u16 = (1 << Kind::Int as u16) | (1 << Kind::Float as u16) | (1 << Kind::Num as u16);
+    pub(crate) const NUM: u16 =
+        (1 << Kind::Int as u16) | (1 << Kind::Float as u16) | (1 << Kind::Num as u16);
     pub(crate) const INT: u16 = 1 << Kind::Int as u16;
     pub(crate) const STR: u16 = 1 << Kind::Str as u16;
     pub(crate) const KW: u16 = 1 << Kind::Kw as u16;
@@ -149,16 +141,6 @@ impl V {
         entries.binary_search_by(|(k, _)| k.cmp(key)).ok()
     }
 
-    /// Rough size, for the step and memory guards of the fast evaluator.
-    pub(crate) fn weight(&self) -> usize {
-        match self {
-            V::Seq(xs) => 1 + xs.iter().map(V::weight).sum::<usize>(),
-            V::Map(m) => 1 + m.iter().map(|(k, v)| k.weight() + v.weight()).sum::<usize>(),
-            V::Str(s) => 1 + s.len() / 16,
-            _ => 1,
-        }
-    }
-
     /// Converts RTFS data; None for values that are not data (functions, errors, regexes).
     pub(crate) fn from_rtfs(v: &Value) -> Option<V> {
         Some(match v {
@@ -184,17 +166,6 @@ impl V {
             ),
             Value::Fn(_) | Value::Error(_) | Value::Regex(_) => return None,
         })
-    }
-
-    /// Whether this value can be written as an RTFS literal that evaluates to itself.
-    pub(crate) fn is_literal(&self) -> bool {
-        match self {
-            V::Err | V::Sym(_) => false,
-            V::Float(f) => f.is_finite(),
-            V::Seq(xs) => xs.iter().all(V::is_literal),
-            V::Map(m) => m.iter().all(|(k, v)| k.is_literal() && v.is_literal()),
-            _ => true,
-        }
     }
 
     fn rank(&self) -> u8 {
@@ -257,7 +228,9 @@ impl Ord for V {
                 if a.is_nan() {
                     Ordering::Greater
                 } else {
-                    rtfs::order::cmp_int_float(*b, *a).reverse().then(Ordering::Greater)
+                    rtfs::order::cmp_int_float(*b, *a)
+                        .reverse()
+                        .then(Ordering::Greater)
                 }
             }
             (V::Str(a), V::Str(b)) | (V::Kw(a), V::Kw(b)) | (V::Sym(a), V::Sym(b)) => a.cmp(b),

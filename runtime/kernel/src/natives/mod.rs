@@ -16,6 +16,7 @@ pub static ALL: Natives = &[
     &planner::reading::DatasetNative,
     &planner::reading::Decompose,
     &planner::reading::ResolveIntent,
+    &planner::synthesis::SynthesizeCapability,
     &planner::reading::GenerateRtfs,
     &planner::reading::ValidatePlan,
     &planner::reading::IntrospectResult,

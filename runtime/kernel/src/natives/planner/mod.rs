@@ -1,4 +1,4 @@
-//! The `planner.*` natives. So far: `planner.register_capability {:source "<RTFS program>"}`
+//! The `planner.*` natives: `planner.register_capability {:source "<RTFS program>"}`
 //! — the program's one `(capability …)` descriptor becomes a version of kind `:rtfs` under
 //! `generated/`, run by the pinned rtfs-engine, its examples checked in the sandbox first,
 //! then governed like any self-modification (quota, decision, approval) — and
@@ -11,6 +11,7 @@ use rtfs::Value;
 use rtfs::host::{CallFailure, Reason};
 
 pub mod reading;
+pub mod synthesis;
 
 use super::{descriptor, fail, failed, text_arg};
 use crate::approval::ApprovalAction;

@@ -1,0 +1,71 @@
+//! `kiln synth SPEC`: the offline synthesizer on its own — no home, no sandbox — with the
+//! same search and the same acceptance (`kiln_synth::accept`) as
+//! `planner.synthesize_capability`, so what it prints is what the native would register.
+
+use std::time::{Duration, Instant};
+
+use kiln_kernel::governance::constitution::Quotas;
+use kiln_kernel::synth::accept::{Found, find};
+use kiln_kernel::synth::{Budget, Spec};
+use serde_json::json;
+
+use crate::commands::{Done, Reply, invalid, rtfs_failure};
+
+/// The seed of the generated inputs: fixed, so a spec gives the same answer on every run.
+const SEED: u64 = 0x6b69_6c6e;
+
+pub fn synth(name: &str, text: &str, nodes: Option<u64>, steps: Option<u64>) -> Done {
+    let form = rtfs::reader::read_expr(text, &Default::default())
+        .map_err(|e| rtfs_failure(&e, (name, text)))?;
+    let spec =
+        Spec::parse(&form.to_value()).map_err(|e| invalid(format!("{name}: the spec: {e}")))?;
+    let quotas = Quotas::default();
+    let budget = Budget {
+        nodes: nodes.unwrap_or(quotas.synthesis_nodes),
+        steps: steps.unwrap_or(quotas.synthesis_steps),
+    };
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("searching (at most {} nodes)", budget.nodes));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let started = Instant::now();
+    let found = find(&spec, budget, SEED);
+    spinner.finish_and_clear();
+    let found = found.map_err(|e| invalid(format!("{name}: the spec: {e}")))?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let budget_json = json!({"nodes": budget.nodes, "steps": budget.steps});
+    match found {
+        Found::Program {
+            candidate,
+            rejected,
+            failures,
+            nodes,
+        } => Ok(Reply::shown((
+            vec![
+                candidate.source.clone(),
+                format!(
+                    "size {}, {nodes} nodes explored of {}, {rejected} rejected on generated inputs{}, {ms:.0} ms",
+                    candidate.size,
+                    budget.nodes,
+                    if failures > 0 {
+                        format!(" (this one fails on {failures} of them: none did better)")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ],
+            json!({
+                "program": candidate.source,
+                "size": candidate.size,
+                "nodes_explored": nodes,
+                "rejected": rejected,
+                "generated_failures": failures,
+                "budget": budget_json,
+                "ms": ms,
+            }),
+        ))),
+        Found::Nothing { rejected, nodes } => Err(invalid(format!(
+            "{name}: no program found within {nodes} nodes explored (budget {}; {rejected} fit the examples but failed on generated inputs): add examples that pin the behaviour down, or raise --nodes",
+            budget.nodes
+        ))),
+    }
+}
