@@ -316,7 +316,7 @@ fn data_dir(base: &Path) -> PathBuf {
 }
 
 /// How many agent-made versions the home's chain says were registered new.
-fn registered(home: &Path) -> usize {
+pub(crate) fn registered(home: &Path) -> usize {
     let o = kiln(home, &["--json", "chain", "show", "--kind", "cap.register"]);
     text(&o.stdout)
         .lines()
@@ -360,7 +360,11 @@ fn answers_twice(home: &Path, d: &str, goal: &str, want: &J) -> Result<(), Strin
     let o = kiln(home, &["--json", "goal", goal, "--data", d]);
     let out = text(&o.stdout);
     if o.status.code() != Some(0) {
-        return Err(format!("exit {:?}: {out} {}", o.status.code(), text(&o.stderr)));
+        return Err(format!(
+            "exit {:?}: {out} {}",
+            o.status.code(),
+            text(&o.stderr)
+        ));
     }
     let got: J = serde_json::from_str(out.trim()).map_err(|e| format!("{e}: {out}"))?;
     if !agree(&got["value"], want) {

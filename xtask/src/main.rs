@@ -355,8 +355,10 @@ fn bench_first_call(root: &std::path::Path) -> Result<(), String> {
 /// `bench rtfs`: criterion over the workloads; `bench peers`: kiln beside Rhai with ratios;
 /// `bench sandbox`: B1, B3, B4 (ratios in one run) and B5; `bench store`: chain appends,
 /// verify, rollback and register beside bare SQLite; `bench governance`: a governed call
-/// beside a direct sandbox call.
-fn bench(which: Option<&str>) -> Result<(), String> {
+/// beside a direct sandbox call; `bench synth [FILE.tsv] [--json OUT]`: the PBE protocol on the
+/// public tasks or on FILE; `bench goal`: the meta-plan for a goal, first and second run, and
+/// each native's share.
+fn bench(which: Option<&str>, rest: &[String]) -> Result<(), String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .canonicalize()
@@ -375,6 +377,28 @@ fn bench(which: Option<&str>) -> Result<(), String> {
     if matches!(which, None | Some("governance")) {
         build_guests()?;
         run(cargo().args(["bench", "-p", "kiln-kernel", "--bench", "governance"]))?;
+    }
+    if matches!(which, None | Some("synth")) {
+        // The bench's own paths are relative to its crate; a file given here is relative to
+        // where the command was typed.
+        let here = std::env::current_dir().map_err(|e| e.to_string())?;
+        let mut c = cargo();
+        c.args(["bench", "-p", "kiln-synth", "--bench", "synth", "--"]);
+        let mut args = rest.iter();
+        while let Some(a) = args.next() {
+            if a == "--json" {
+                c.arg("--json");
+                if let Some(out) = args.next() {
+                    c.arg(here.join(out));
+                }
+            } else {
+                c.arg(here.join(a));
+            }
+        }
+        run(&mut c)?;
+    }
+    if matches!(which, None | Some("goal")) {
+        run(cargo().args(["bench", "-p", "kiln-kernel", "--bench", "goal"]))?;
     }
     if matches!(which, None | Some("peers")) {
         let peers = root.join("benches/peers/Cargo.toml");
@@ -404,11 +428,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
-        Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("bench") => bench(
+            args.get(1).map(String::as_str),
+            args.get(2..).unwrap_or_default(),
+        ),
         Some("build-guests") => build_guests(),
         _ => {
             eprintln!(
-                "usage: cargo xtask test | demo | bench [rtfs|peers|sandbox|store] | build-guests"
+                "usage: cargo xtask test | demo | bench [rtfs|peers|sandbox|store|governance|synth [FILE.tsv] [--json OUT]|goal] | build-guests"
             );
             return ExitCode::from(2);
         }

@@ -33,11 +33,7 @@ pub fn spec_of(intent: &Value) -> Result<Value, PlanError> {
     let keep = ["params", "examples", "description", "output-schema"];
     Ok(Value::map(
         keep.iter()
-            .filter_map(|k| {
-                intent
-                    .get_key(k)
-                    .map(|v| (Value::keyword(k), v.clone()))
-            })
+            .filter_map(|k| intent.get_key(k).map(|v| (Value::keyword(k), v.clone())))
             .collect(),
     ))
 }

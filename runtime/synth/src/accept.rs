@@ -102,7 +102,7 @@ pub fn find(spec: &Spec, budget: Budget, seed: u64) -> Result<Found, SpecError> 
 fn empty_guard(spec: &Spec) -> Option<(usize, Value, Spec)> {
     let empty = |v: &Value| match v {
         Value::List(s) | Value::Vector(s) => s.is_empty(),
-        Value::Map(m) => m.len() == 0,
+        Value::Map(m) => m.is_empty(),
         Value::Str(s) => s.is_empty(),
         _ => false,
     };

@@ -430,8 +430,12 @@ pub(crate) struct Growth<'a> {
     pub penalty: u8,
     /// Called with every candidate that succeeds everywhere, before it is deduplicated, with
     /// its cost and nodes.
-    pub check: &'a mut dyn FnMut(&Scope, &[V], &Expr, u8, u16, u64),
+    pub check: &'a mut Check<'a>,
 }
+
+/// What [`Growth::check`] is called with: the scope, the candidate's values, its expression,
+/// its cost, its nodes and the variables it uses.
+pub(crate) type Check<'a> = dyn FnMut(&Scope, &[V], &Expr, u8, u16, u64) + 'a;
 
 struct Level {
     nodes: u64,

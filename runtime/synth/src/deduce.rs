@@ -144,11 +144,12 @@ fn maps(vals: &[V]) -> Option<Vec<&[(V, V)]>> {
         .collect()
 }
 
+/// A lambda child's (environment, item) pairs, sorted, and what each should give.
+type ChildExamples<W> = (Vec<(u32, V)>, Vec<W>);
+
 /// Sorts (env, item, want) triples and merges equal pairs; None when one pair wants two
 /// different things (no function does that).
-fn lambda_child<W: PartialEq + Clone>(
-    mut triples: Vec<(u32, V, W)>,
-) -> Option<(Vec<(u32, V)>, Vec<W>)> {
+fn lambda_child<W: PartialEq + Clone>(mut triples: Vec<(u32, V, W)>) -> Option<ChildExamples<W>> {
     triples.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     let mut pairs: Vec<(u32, V)> = Vec::with_capacity(triples.len());
     let mut wants: Vec<W> = Vec::with_capacity(triples.len());

@@ -87,7 +87,10 @@ impl Native for SynthesizeCapability {
                         "{rejected} programs fit the examples but failed on other inputs of the parameters' schemas"
                     )
                 } else {
-                    format!("none fits the examples within {nodes} nodes (the :synthesis-nodes quota is {})", budget.nodes)
+                    format!(
+                        "none fits the examples within {nodes} nodes (the :synthesis-nodes quota is {})",
+                        budget.nodes
+                    )
                 };
                 return Err(fail(
                     Reason::Failed,
