@@ -259,6 +259,27 @@ fn kiln_synth_prints_the_program_and_refuses_bad_files() {
     assert_eq!(j["value"]["budget"]["nodes"], 1_000_000);
     // It needs no home and makes none.
     assert!(!home.exists());
+    // --register: governed like an agent's synthesis (trust 0: the human approves).
+    let o = kiln(&home, &["--json", "synth", &good, "--register", "inc-all"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["status"], "pending-approval", "{j}");
+    let n = j["approval"].to_string();
+    assert_eq!(
+        kiln(&home, &["approvals", "approve", &n]).status.code(),
+        Some(0)
+    );
+    let o = kiln(&home, &["--json", "synth", &good, "--register", "inc-all"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["value"]["status"], "active", "{j}");
+    assert_eq!(j["value"]["source"], "(fn [xs] (map inc xs))");
+    let o = kiln(&home, &["call", "generated/inc-all", "[4 5]"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[5 6]");
     // Unreadable RTFS: where.
     let bad = file(
         "bad.rtfs",

@@ -69,6 +69,11 @@ pub enum Command {
         /// Evaluation steps per candidate run on one example (default `:synthesis-steps`).
         #[arg(long)]
         steps: Option<u64>,
+        /// Register the program found as this id (under `generated/`) on the home, through
+        /// `planner.synthesize_capability`, governed like an agent's (the constitution's
+        /// budget then applies, not --nodes/--steps).
+        #[arg(long, value_name = "ID", conflicts_with_all = ["nodes", "steps"])]
+        register: Option<String>,
     },
     /// An interactive RTFS session: multi-line forms, history, definitions persist.
     Repl,

@@ -106,9 +106,22 @@ pub fn run(cli: Cli) -> ExitCode {
             trust,
             Some(&data),
         ),
-        Command::Synth { spec, nodes, steps } => match read(&spec) {
-            Ok(text) => crate::synth::synth(&spec.display().to_string(), &text, nodes, steps),
-            Err(e) => Err(e),
+        Command::Synth {
+            spec,
+            nodes,
+            steps,
+            register,
+        } => match (read(&spec), register) {
+            (Ok(text), None) => {
+                crate::synth::synth(&spec.display().to_string(), &text, nodes, steps)
+            }
+            (Ok(text), Some(id)) => {
+                match crate::synth::register_plan(&spec.display().to_string(), &text, &id) {
+                    Ok(plan) => run_source(&home, plan, "<synth --register>".into(), None, None),
+                    Err(e) => Err(e),
+                }
+            }
+            (Err(e), _) => Err(e),
         },
         Command::Repl => match crate::repl::repl(cli.home) {
             Ok(()) => Ok(Reply::shown((Vec::new(), Json::Null))),

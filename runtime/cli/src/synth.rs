@@ -7,12 +7,37 @@ use std::time::{Duration, Instant};
 use kiln_kernel::governance::constitution::Quotas;
 use kiln_kernel::synth::accept::{Found, find};
 use kiln_kernel::synth::{Budget, Spec};
+use rtfs::Value;
 use serde_json::json;
 
 use crate::commands::{Done, Reply, invalid, rtfs_failure};
 
 /// The seed of the generated inputs: fixed, so a spec gives the same answer on every run.
 const SEED: u64 = 0x6b69_6c6e;
+
+/// The plan `kiln synth SPEC --register ID` runs: the spec (checked here first, so a bad
+/// file is named) with `:id`, through `planner.synthesize_capability`.
+pub fn register_plan(name: &str, text: &str, id: &str) -> Result<String, crate::commands::Failure> {
+    let form = rtfs::reader::read_expr(text, &Default::default())
+        .map_err(|e| rtfs_failure(&e, (name, text)))?;
+    let value = form.to_value();
+    Spec::parse(&value).map_err(|e| invalid(format!("{name}: the spec: {e}")))?;
+    let Value::Map(m) = value else {
+        return Err(invalid(format!("{name}: the spec is not a map")));
+    };
+    let mut entries: Vec<(Value, Value)> = m
+        .entries()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    entries.push((Value::keyword("id"), Value::str(id)));
+    // Parameter names are symbols in a spec file; in a plan they would be evaluated, so
+    // the spec travels as a quoted literal.
+    Ok(format!(
+        "(call \"planner.synthesize_capability\" {{:spec (quote {})}})",
+        rtfs::print::print(&Value::map(entries))
+    ))
+}
 
 pub fn synth(name: &str, text: &str, nodes: Option<u64>, steps: Option<u64>) -> Done {
     let form = rtfs::reader::read_expr(text, &Default::default())
