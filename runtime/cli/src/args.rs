@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// `kiln eval`'s default wall-clock limit: 10 s. The default step limit (10^8) ends most
+/// runaway programs sooner; this one bounds whatever a step does not measure.
+pub const EVAL_TIME_MS: u64 = 10_000;
+
 /// kiln — a runtime in which AI agents extend their own capabilities safely.
 #[derive(Debug, Parser)]
 #[command(name = "kiln", version, about)]
@@ -29,7 +33,7 @@ pub enum Command {
         expr: String,
         /// Wall-clock limit in milliseconds: past it the evaluation ends in `:error/limit`
         /// `:time` (the step, depth and memory limits apply as well).
-        #[arg(long, default_value_t = crate::commands::EVAL_TIME_MS)]
+        #[arg(long, default_value_t = EVAL_TIME_MS)]
         time_limit_ms: u64,
     },
     /// Run an RTFS plan under governance: its calls reach the home's capabilities.

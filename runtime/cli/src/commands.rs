@@ -33,7 +33,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub(crate) fn shown((lines, value): Shown) -> Reply {
+    fn shown((lines, value): Shown) -> Reply {
         Reply {
             stdout: lines,
             stderr: String::new(),
@@ -74,11 +74,11 @@ impl From<kiln_store::StoreError> for Failure {
     }
 }
 
-pub(crate) fn invalid(message: String) -> Failure {
+fn invalid(message: String) -> Failure {
     Failure::Kernel(KernelError::Invalid(message))
 }
 
-pub(crate) type Done = Result<Reply, Failure>;
+type Done = Result<Reply, Failure>;
 
 /// Runs a parsed command line and prints what it produced.
 pub fn run(cli: Cli) -> ExitCode {
@@ -111,17 +111,26 @@ pub fn run(cli: Cli) -> ExitCode {
             nodes,
             steps,
             register,
-        } => match (read(&spec), register) {
-            (Ok(text), None) => {
-                crate::synth::synth(&spec.display().to_string(), &text, nodes, steps)
-            }
-            (Ok(text), Some(id)) => {
-                match crate::synth::register_plan(&spec.display().to_string(), &text, &id) {
-                    Ok(plan) => run_source(&home, plan, "<synth --register>".into(), None, None),
-                    Err(e) => Err(e),
+        } => match read(&spec) {
+            Ok(text) => {
+                let name = spec.display().to_string();
+                let failed = |f: crate::synth::SynthFailure| match f {
+                    crate::synth::SynthFailure::Source(e) => rtfs_failure(&e, (&name, &text)),
+                    crate::synth::SynthFailure::Invalid(m) => invalid(m),
+                };
+                match register {
+                    None => crate::synth::synth(&name, &text, nodes, steps)
+                        .map(Reply::shown)
+                        .map_err(failed),
+                    Some(id) => match crate::synth::register_plan(&name, &text, &id) {
+                        Ok(plan) => {
+                            run_source(&home, plan, "<synth --register>".into(), None, None)
+                        }
+                        Err(f) => Err(failed(f)),
+                    },
                 }
             }
-            (Err(e), _) => Err(e),
+            Err(e) => Err(e),
         },
         Command::Repl => match crate::repl::repl(cli.home) {
             Ok(()) => Ok(Reply::shown((Vec::new(), Json::Null))),
@@ -203,10 +212,6 @@ fn kernel(dir: &Path, f: impl FnOnce(&kiln_kernel::kernel::Kernel) -> Done) -> D
     f(&k)
 }
 
-/// `kiln eval`'s default wall-clock limit: 10 s. The default step limit (10^8) ends most
-/// runaway programs sooner; this one bounds whatever a step does not measure.
-pub const EVAL_TIME_MS: u64 = 10_000;
-
 /// Evaluates one expression (the expression entry point, §1.6) in a fresh pure environment,
 /// under the default limits and a wall-clock limit of `time_limit_ms`.
 pub fn eval_expr(src: &str, time_limit_ms: u64) -> Result<rtfs::Value, rtfs::Error> {
@@ -220,7 +225,7 @@ pub fn eval_expr(src: &str, time_limit_ms: u64) -> Result<rtfs::Value, rtfs::Err
     rtfs::Interpreter::default().run(&program, &mut host)
 }
 
-pub(crate) fn rtfs_failure(e: &rtfs::Error, source: (&str, &str)) -> Failure {
+fn rtfs_failure(e: &rtfs::Error, source: (&str, &str)) -> Failure {
     let d = Diagnostic::of(e);
     Failure::Rendered {
         text: render(&d, Some(source)),

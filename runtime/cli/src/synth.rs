@@ -10,20 +10,30 @@ use kiln_kernel::synth::{Budget, Spec};
 use rtfs::Value;
 use serde_json::json;
 
-use crate::commands::{Done, Reply, invalid, rtfs_failure};
+/// Why `kiln synth` could not answer.
+pub enum SynthFailure {
+    /// The file does not read as RTFS (rendered with its place by the caller).
+    Source(rtfs::Error),
+    /// Anything else, said in full.
+    Invalid(String),
+}
+
+/// Lines for stdout and the `--json` value.
+pub type Shown = (Vec<String>, serde_json::Value);
 
 /// The seed of the generated inputs: fixed, so a spec gives the same answer on every run.
 const SEED: u64 = 0x6b69_6c6e;
 
 /// The plan `kiln synth SPEC --register ID` runs: the spec (checked here first, so a bad
 /// file is named) with `:id`, through `planner.synthesize_capability`.
-pub fn register_plan(name: &str, text: &str, id: &str) -> Result<String, crate::commands::Failure> {
-    let form = rtfs::reader::read_expr(text, &Default::default())
-        .map_err(|e| rtfs_failure(&e, (name, text)))?;
+pub fn register_plan(name: &str, text: &str, id: &str) -> Result<String, SynthFailure> {
+    let form = rtfs::reader::read_expr(text, &Default::default()).map_err(SynthFailure::Source)?;
     let value = form.to_value();
-    Spec::parse(&value).map_err(|e| invalid(format!("{name}: the spec: {e}")))?;
+    Spec::parse(&value).map_err(|e| SynthFailure::Invalid(format!("{name}: the spec: {e}")))?;
     let Value::Map(m) = value else {
-        return Err(invalid(format!("{name}: the spec is not a map")));
+        return Err(SynthFailure::Invalid(format!(
+            "{name}: the spec is not a map"
+        )));
     };
     let mut entries: Vec<(Value, Value)> = m
         .entries()
@@ -39,11 +49,15 @@ pub fn register_plan(name: &str, text: &str, id: &str) -> Result<String, crate::
     ))
 }
 
-pub fn synth(name: &str, text: &str, nodes: Option<u64>, steps: Option<u64>) -> Done {
-    let form = rtfs::reader::read_expr(text, &Default::default())
-        .map_err(|e| rtfs_failure(&e, (name, text)))?;
-    let spec =
-        Spec::parse(&form.to_value()).map_err(|e| invalid(format!("{name}: the spec: {e}")))?;
+pub fn synth(
+    name: &str,
+    text: &str,
+    nodes: Option<u64>,
+    steps: Option<u64>,
+) -> Result<Shown, SynthFailure> {
+    let form = rtfs::reader::read_expr(text, &Default::default()).map_err(SynthFailure::Source)?;
+    let spec = Spec::parse(&form.to_value())
+        .map_err(|e| SynthFailure::Invalid(format!("{name}: the spec: {e}")))?;
     let quotas = Quotas::default();
     let budget = Budget {
         nodes: nodes.unwrap_or(quotas.synthesis_nodes),
@@ -55,7 +69,7 @@ pub fn synth(name: &str, text: &str, nodes: Option<u64>, steps: Option<u64>) -> 
     let started = Instant::now();
     let found = find(&spec, budget, SEED);
     spinner.finish_and_clear();
-    let found = found.map_err(|e| invalid(format!("{name}: the spec: {e}")))?;
+    let found = found.map_err(|e| SynthFailure::Invalid(format!("{name}: the spec: {e}")))?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     let budget_json = json!({"nodes": budget.nodes, "steps": budget.steps});
     match found {
@@ -64,7 +78,7 @@ pub fn synth(name: &str, text: &str, nodes: Option<u64>, steps: Option<u64>) -> 
             rejected,
             failures,
             nodes,
-        } => Ok(Reply::shown((
+        } => Ok((
             vec![
                 candidate.source.clone(),
                 format!(
@@ -87,8 +101,8 @@ pub fn synth(name: &str, text: &str, nodes: Option<u64>, steps: Option<u64>) -> 
                 "budget": budget_json,
                 "ms": ms,
             }),
-        ))),
-        Found::Nothing { rejected, nodes } => Err(invalid(format!(
+        )),
+        Found::Nothing { rejected, nodes } => Err(SynthFailure::Invalid(format!(
             "{name}: no program found within {nodes} nodes explored (budget {}; {rejected} fit the examples but failed on generated inputs): add examples that pin the behaviour down, or raise --nodes",
             budget.nodes
         ))),

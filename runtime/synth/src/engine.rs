@@ -13,12 +13,12 @@ use crate::bank::{
     self, DEDUCE_MAX, Expr, Grown, Growth, MAX_LAMBDA_DEPTH, Scope, ScopeId, TermId, probes,
     render, render_expr,
 };
+use crate::budget::Budget;
 use crate::constants::constants;
 use crate::deduce::{
     Child, Deduction, Hit, MAX_DEDUCTIONS, MAX_DEPTH, Rule, Sol, Target, Want, propose, wrap,
 };
 use crate::ops::Op;
-use crate::search::Budget;
 use crate::spec::Spec;
 use crate::value::{FxMap, Key, Kind, V};
 

@@ -40,6 +40,7 @@
 
 pub mod accept;
 mod bank;
+mod budget;
 mod check;
 mod constants;
 mod deduce;
