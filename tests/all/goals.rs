@@ -3,23 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::support::{agree, kiln, text};
 use serde_json::{Value as J, json};
-
-fn kiln(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("KILN_HOME")
-        .output()
-        .expect("run kiln")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A small deterministic generator (the test's data must not depend on a crate's RNG).
 struct Lcg(u64);
@@ -134,21 +121,6 @@ fn top(rows: &[&J], key: &str, k: usize, total: impl Fn(&[&J]) -> f64) -> J {
             .map(|(g, _)| J::from(g))
             .collect(),
     )
-}
-
-fn agree(a: &J, b: &J) -> bool {
-    match (a, b) {
-        (J::Number(x), J::Number(y)) => {
-            (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-9 && x.is_f64() == y.is_f64()
-        }
-        (J::Array(x), J::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| agree(p, q))
-        }
-        (J::Object(x), J::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 /// The goals: (dataset, goal, the answer the test computes itself).

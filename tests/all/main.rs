@@ -20,4 +20,5 @@ mod sandbox;
 mod security;
 mod sharing;
 mod store;
+mod support;
 mod synth;

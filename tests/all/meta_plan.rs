@@ -6,25 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value as J;
 
 use crate::goals::{registered, trust};
-
-fn kiln(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("KILN_HOME")
-        .output()
-        .expect("run kiln")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::support::{kiln, text};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

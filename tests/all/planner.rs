@@ -1,6 +1,7 @@
 //! The planner's reading of plain-English goals, checked against answers computed
 //! independently (tests/data/goals, copied from the shared examples), and its refusals.
 
+use crate::support::agree;
 use kiln_planner::dataset::{Dataset, from_json};
 use kiln_planner::{intent, reader};
 
@@ -12,23 +13,6 @@ fn dataset(name: &str) -> Dataset {
 
 fn json(v: &rtfs::Value) -> serde_json::Value {
     serde_json::from_str(&rtfs::stdlib::value_to_json(v, false).unwrap()).unwrap()
-}
-
-/// Whether two JSON values agree (numbers within 1e-9).
-fn agree(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    use serde_json::Value as J;
-    match (a, b) {
-        (J::Number(x), J::Number(y)) => {
-            (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-9 && x.is_f64() == y.is_f64()
-        }
-        (J::Array(x), J::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| agree(p, q))
-        }
-        (J::Object(x), J::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 #[test]

@@ -2,9 +2,7 @@
 //! generalising to held-out inputs, the same program twice, no dependence on task ids or
 //! field names, every printed builtin a real one, bad specs refused with a clear error.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
+use crate::support::kiln;
 use kiln_synth::accept::{Found, find};
 use kiln_synth::tasks::{self, Task};
 use kiln_synth::{Budget, Spec, SynthError, synthesize};
@@ -214,16 +212,6 @@ fn a_spec_no_program_satisfies_within_the_budget_says_so() {
     // A level that outgrows its share of the budget ends the search: at most the budget.
     assert!(nodes > 0 && nodes <= 2_000, "{nodes}");
     assert_eq!(e.to_string(), format!("no program within {nodes} nodes"));
-}
-
-fn kiln(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("KILN_HOME")
-        .output()
-        .expect("run kiln")
 }
 
 #[test]
